@@ -1,0 +1,180 @@
+"""The admin API: what the dashboard and the CLI use, described by `/api/openapi.json`."""
+
+from __future__ import annotations
+
+from http import HTTPStatus
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from pydantic import BaseModel, ConfigDict, Field
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+import forebay
+from forebay.admin import metrics
+from forebay.admin.auth import AdminAuth
+from forebay.catalog.endpoint import CachePolicy, Endpoint, EndpointPolicy
+from forebay.gateway.problem import PROBLEM_BASE
+
+State = Literal["managed", "unmanaged", "async", "cached", "vanished"]
+
+
+class PolicyPatch(BaseModel):
+    """Fields to change in an endpoint's policy; absent fields stay as they are."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    managed: bool | None = None
+    async_: bool | None = Field(None, alias="async")
+    cache: CachePolicy | None = Field(
+        None, description="Turn caching on with this policy (see cache_off to turn it off)."
+    )
+    cache_off: bool | None = Field(None, description="True turns caching off.")
+    invalidates: list[str] | None = None
+    max_attempts: int | None = Field(None, ge=1)
+
+    def apply(self, policy: EndpointPolicy) -> EndpointPolicy:
+        data = policy.model_dump(by_alias=True)
+        for key, value in self.model_dump(by_alias=True, exclude_unset=True).items():
+            if key == "cache_off":
+                if value:
+                    data["cache"] = None
+            else:
+                data[key] = value
+        return EndpointPolicy.model_validate(data)
+
+
+class BulkResult(BaseModel):
+    changed: int
+    endpoints: list[Endpoint]
+
+
+class Health(BaseModel):
+    status: str
+    version: str
+
+
+def _in_state(e: Endpoint, state: State | None) -> bool:
+    p = e.policy
+    return {
+        None: True,
+        "managed": p.managed,
+        "unmanaged": not p.managed,
+        "async": p.managed and p.async_,
+        "cached": p.managed and p.cache is not None,
+        "vanished": e.vanished,
+    }[state]
+
+
+def _problem(status: int, title: str, detail: Any, headers: dict[str, str] | None = None) -> Any:
+    slug = {401: "admin-unauthorized", 404: "not-found", 422: "invalid-input"}.get(
+        status, "admin-error"
+    )
+    body = {"type": PROBLEM_BASE + slug, "title": title, "status": status, "detail": detail}
+    return JSONResponse(body, status, headers=headers, media_type="application/problem+json")
+
+
+def create_admin_app(runtime: Any, token: str) -> FastAPI:
+    """The admin ASGI app for a `Runtime` (typed loosely to keep this module import-light)."""
+    app = FastAPI(
+        title="Forebay admin API",
+        version=forebay.__version__,
+        # Served below, behind the token like everything but /healthz.
+        openapi_url=None,
+        docs_url=None,
+        redoc_url=None,
+    )
+    auth = Depends(AdminAuth(token))
+    api = APIRouter(prefix="/api", dependencies=[auth])
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(request: Request, exc: StarletteHTTPException) -> Any:
+        headers = dict(exc.headers) if exc.headers else None
+        return _problem(exc.status_code, HTTPStatus(exc.status_code).phrase, exc.detail, headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(request: Request, exc: RequestValidationError) -> Any:
+        errors = [
+            {"where": ".".join(str(p) for p in e["loc"]), "problem": e["msg"]} for e in exc.errors()
+        ]
+        return _problem(422, "Invalid input", errors)
+
+    @app.get("/healthz", response_model=Health, tags=["health"])
+    async def healthz() -> Health:
+        return Health(status="ok", version=forebay.__version__)
+
+    @app.get("/metrics", dependencies=[auth], tags=["metrics"], response_class=Response)
+    async def prometheus() -> Response:
+        body, content_type = metrics.exposition()
+        return Response(body, media_type=content_type)
+
+    async def _get(endpoint_id: str) -> Endpoint:
+        found: Endpoint | None = await runtime.store.endpoints.get(endpoint_id)
+        if found is None:
+            raise HTTPException(404, f"No endpoint with id {endpoint_id!r}.")
+        return found
+
+    async def _filtered(method: str | None, q: str | None, state: State | None) -> list[Endpoint]:
+        rows = await runtime.store.endpoints.list()
+        rows = [
+            e
+            for e in rows
+            if (method is None or e.method == method.upper())
+            and (q is None or q.lower() in e.path.lower())
+            and _in_state(e, state)
+        ]
+        return sorted(rows, key=lambda e: (e.path, e.method))
+
+    async def _save(changed: list[Endpoint]) -> None:
+        if changed:
+            await runtime.store.endpoints.save(changed)
+            await runtime.refresh_catalog()
+
+    @api.get("/endpoints", response_model=list[Endpoint], tags=["endpoints"])
+    async def list_endpoints(
+        method: Annotated[str | None, Query(description="Only this HTTP method.")] = None,
+        q: Annotated[str | None, Query(description="Text the path contains.")] = None,
+        state: Annotated[State | None, Query()] = None,
+    ) -> list[Endpoint]:
+        return await _filtered(method, q, state)
+
+    @api.patch("/endpoints", response_model=BulkResult, tags=["endpoints"])
+    async def bulk_update(
+        patch: PolicyPatch,
+        method: Annotated[str | None, Query()] = None,
+        q: Annotated[str | None, Query()] = None,
+        state: Annotated[State | None, Query()] = None,
+    ) -> BulkResult:
+        """Change the policy of every endpoint the filter selects."""
+        rows = await _filtered(method, q, state)
+        for e in rows:
+            e.policy, e.policy_source = patch.apply(e.policy), "user"
+        await _save(rows)
+        return BulkResult(changed=len(rows), endpoints=rows)
+
+    @api.get("/endpoints/{endpoint_id}", response_model=Endpoint, tags=["endpoints"])
+    async def get_endpoint(endpoint_id: str) -> Endpoint:
+        return await _get(endpoint_id)
+
+    @api.patch("/endpoints/{endpoint_id}", response_model=Endpoint, tags=["endpoints"])
+    async def update_endpoint(endpoint_id: str, patch: PolicyPatch) -> Endpoint:
+        e = await _get(endpoint_id)
+        e.policy, e.policy_source = patch.apply(e.policy), "user"
+        await _save([e])
+        return e
+
+    @api.delete("/endpoints/{endpoint_id}", status_code=204, tags=["endpoints"])
+    async def delete_endpoint(endpoint_id: str) -> Response:
+        if not await runtime.store.endpoints.delete(endpoint_id):
+            raise HTTPException(404, f"No endpoint with id {endpoint_id!r}.")
+        await runtime.refresh_catalog()
+        return Response(status_code=204)
+
+    app.include_router(api)
+
+    @app.get("/api/openapi.json", dependencies=[auth], include_in_schema=False)
+    async def openapi_document() -> JSONResponse:
+        return JSONResponse(app.openapi())
+
+    return app

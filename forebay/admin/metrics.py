@@ -1,0 +1,69 @@
+"""Prometheus metrics. One registry per process; with `--workers N` every process writes
+to a shared directory (prometheus-client's multiprocess mode) and the admin listener
+adds them up."""
+
+from __future__ import annotations
+
+import os
+
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    generate_latest,
+)
+from prometheus_client.multiprocess import MultiProcessCollector
+
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+
+# Sub-millisecond buckets: a gateway's own overhead lives there.
+_LATENCY_BUCKETS = (
+    0.0005,
+    0.001,
+    0.0025,
+    0.005,
+    0.01,
+    0.025,
+    0.05,
+    0.1,
+    0.25,
+    0.5,
+    1.0,
+    2.5,
+    5.0,
+    10.0,
+    30.0,
+)
+
+REQUESTS = Counter(
+    "forebay_requests",
+    "Requests answered by the data plane.",
+    ["endpoint", "method", "status"],
+)
+REQUEST_SECONDS = Histogram(
+    "forebay_request_duration_seconds",
+    "Time from request to the end of the answer, as the gateway saw it.",
+    buckets=_LATENCY_BUCKETS,
+)
+ORIGIN_SECONDS = Histogram(
+    "forebay_origin_latency_seconds",
+    "Time from sending a request to the origin until its response headers arrived.",
+    buckets=_LATENCY_BUCKETS,
+)
+ORIGIN_ERRORS = Counter(
+    "forebay_origin_errors",
+    "Origin exchanges that failed before an answer: refused, reset, timed out.",
+    ["kind"],
+)
+
+
+def exposition() -> tuple[bytes, str]:
+    """The metrics text for `/metrics`, summed over worker processes when there are several."""
+    if os.environ.get(MULTIPROC_ENV):
+        registry = CollectorRegistry()
+        MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+        return generate_latest(registry), CONTENT_TYPE_LATEST
+    from prometheus_client import REGISTRY
+
+    return generate_latest(REGISTRY), CONTENT_TYPE_LATEST

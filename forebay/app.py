@@ -1,0 +1,150 @@
+"""Wiring: the runtime a process holds (store, catalog, origin pool) and the ASGI apps."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import structlog
+
+from forebay.catalog.catalog import Catalog
+from forebay.catalog.importer import import_files
+from forebay.catalog.merge import merge_import, seed_policies
+from forebay.gateway.origin import origin_session
+from forebay.gateway.pipeline import build_pipeline
+from forebay.gateway.routing import CatalogRef
+from forebay.settings import Settings
+from forebay.store import Store, open_store
+
+log = structlog.get_logger("forebay")
+
+CATALOG_POLL_SECONDS = 0.5
+
+
+async def prepare_catalog(store: Store, settings: Settings) -> None:
+    """Import the configured specs and seed the config file's policies, once per start."""
+    results = import_files(settings.import_)
+    for result in results:
+        for problem in result.problems:
+            log.warning(
+                "skipped an operation",
+                file=problem.file,
+                place=problem.place,
+                problem=problem.problem,
+            )
+        report = merge_import(await store.endpoints.list(), result)
+        if report.changed:
+            await store.endpoints.save(report.changed)
+        log.info(
+            "imported",
+            file=result.source,
+            format=result.format,
+            endpoints=len(result.endpoints),
+            added=len(report.added),
+            vanished=len(report.vanished),
+            skipped=len(result.problems),
+        )
+    seeded = seed_policies(await store.endpoints.list(), settings.endpoints)
+    if seeded:
+        await store.endpoints.save(seeded)
+
+
+def source_name(path: str) -> str:
+    return str(Path(path).resolve())
+
+
+class Runtime:
+    """What one process holds: the store, the routing snapshot and, for the data plane,
+    the origin connection pool."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.catalog = CatalogRef()
+        self.store: Store | None = None
+        self.session: aiohttp.ClientSession | None = None
+        self._watcher: asyncio.Task[None] | None = None
+        self._started = False
+
+    async def start(self, data_plane: bool = True) -> None:
+        if self._started:
+            return
+        self._started = True
+        self.store = await open_store(self.settings.store)
+        await self.refresh_catalog()
+        self._watcher = asyncio.create_task(self._watch_catalog(), name="catalog-watcher")
+        if data_plane:
+            self.session = origin_session(self.settings.timeouts)
+
+    async def stop(self) -> None:
+        if self._watcher:
+            self._watcher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._watcher
+        if self.session:
+            await self.session.close()
+        if self.store:
+            await self.store.close()
+
+    async def refresh_catalog(self) -> None:
+        assert self.store is not None
+        version = await self.store.endpoints.version()
+        if version != self.catalog.current.version or not self._started:
+            endpoints = await self.store.endpoints.list()
+            self.catalog.current = Catalog(endpoints, version)
+
+    async def _watch_catalog(self) -> None:
+        assert self.store is not None
+        while True:
+            await asyncio.sleep(CATALOG_POLL_SECONDS)
+            try:
+                if await self.store.endpoints.version() != self.catalog.current.version:
+                    await self.refresh_catalog()
+                    log.info("catalog reloaded", endpoints=len(self.catalog.current))
+            except Exception:
+                log.exception("catalog refresh failed; keeping the current one")
+
+
+class DataPlane:
+    """The data-plane ASGI app: a plain callable in front of the stage chain."""
+
+    def __init__(self, runtime: Runtime, owns_runtime: bool = True) -> None:
+        self.runtime = runtime
+        self.owns_runtime = owns_runtime
+        self.pipeline: Any = None
+
+    def _build(self) -> None:
+        assert self.runtime.session is not None
+        self.pipeline = build_pipeline(
+            self.runtime.settings, self.runtime.catalog, self.runtime.session
+        )
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] == "http":
+            await self.pipeline(scope, receive, send)
+        elif scope["type"] == "lifespan":
+            await self._lifespan(receive, send)
+        else:
+            # WebSocket upgrades are not proxied yet; refuse them cleanly.
+            await send({"type": "websocket.close", "code": 1003})
+
+    async def _lifespan(self, receive: Any, send: Any) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                try:
+                    if self.owns_runtime:
+                        await self.runtime.start()
+                    self._build()
+                except Exception as e:
+                    log.exception("data plane failed to start")
+                    await send({"type": "lifespan.startup.failed", "message": repr(e)})
+                    return
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                if self.owns_runtime:
+                    await self.runtime.stop()
+                await send({"type": "lifespan.shutdown.complete"})
+                return

@@ -1,0 +1,49 @@
+"""The catalog as the data plane sees it: an immutable routing snapshot.
+
+The data plane never reads the store per request. It holds one `Catalog` and swaps in a
+new one when the store's version moves, so a toggle made anywhere takes effect on every
+process within the polling interval.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from forebay.catalog.endpoint import Endpoint, EndpointPolicy
+from forebay.catalog.matcher import Router
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    """What a matched request needs to know about its endpoint."""
+
+    endpoint_id: str
+    name: str
+    method: str
+    template: str
+    policy: EndpointPolicy
+
+    @property
+    def managed(self) -> bool:
+        return self.policy.managed
+
+
+class Catalog:
+    def __init__(self, endpoints: Iterable[Endpoint] = (), version: int = 0) -> None:
+        self.version = version
+        self.routes = [
+            Route(e.id, e.name, e.method, e.path, e.policy)
+            for e in sorted(endpoints, key=lambda e: (e.path, e.method))
+        ]
+        self._router: Router[Route] = Router((r.method, r.template, r) for r in self.routes)
+
+    def match(self, method: str, path: str) -> tuple[Route | None, bool]:
+        """The route for a request, and whether the path is routed for any method."""
+        return self._router.match(method, path)
+
+    def allowed(self, path: str) -> list[str]:
+        return self._router.allowed(path)
+
+    def __len__(self) -> int:
+        return len(self.routes)

@@ -1,0 +1,64 @@
+"""An endpoint in the catalog: its identity, where it was imported from, and its policy."""
+
+from __future__ import annotations
+
+import hashlib
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from forebay.catalog.model import template_shape
+
+
+class CachePolicy(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    ttl: float = Field(60.0, gt=0, description="Seconds a cached answer stays fresh.")
+
+
+class EndpointPolicy(BaseModel):
+    """What Forebay does for an endpoint beyond the always-on protections.
+
+    An unmanaged endpoint (the default) is passed through; `async` and `cache` take
+    effect only when `managed` is on, so one switch turns all of it off.
+    """
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    managed: bool = False
+    async_: bool = Field(False, alias="async")
+    cache: CachePolicy | None = None
+    invalidates: list[str] = Field(default_factory=list)
+    max_attempts: int | None = Field(None, ge=1)
+
+    def is_default(self) -> bool:
+        return self == EndpointPolicy()
+
+
+class Endpoint(BaseModel):
+    """A catalog entry. `path` is a template such as `/items/{id}`."""
+
+    id: str
+    method: str
+    path: str
+    policy: EndpointPolicy = Field(default_factory=EndpointPolicy)
+    policy_source: str = Field(
+        "default", description="default, config (seeded from the config file) or user."
+    )
+    sources: list[str] = Field(default_factory=list)
+    operation_id: str | None = None
+    summary: str | None = None
+    vanished: bool = Field(False, description="Gone from the spec it was imported from.")
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return (self.method, template_shape(self.path))
+
+    @property
+    def name(self) -> str:
+        return f"{self.method} {self.path}"
+
+
+def endpoint_id(method: str, path: str) -> str:
+    """A stable id for `METHOD /template`, the same whatever the parameters are called."""
+    digest = hashlib.blake2s(f"{method} {template_shape(path)}".encode(), digest_size=6)
+    return "ep_" + digest.hexdigest()

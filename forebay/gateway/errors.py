@@ -1,0 +1,41 @@
+"""The outermost stage: no exception ever reaches the client as a stack trace."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import structlog
+
+from forebay.gateway.exchange import Exchange
+from forebay.gateway.problem import send_problem
+
+log = structlog.get_logger("forebay.gateway")
+
+
+class ErrorBoundary:
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        ex = scope["forebay"] = Exchange()
+        try:
+            await self.app(scope, receive, send)
+        except Exception:
+            log.exception(
+                "unhandled error",
+                request_id=ex.request_id,
+                method=scope.get("method"),
+                path=scope.get("path"),
+            )
+            if ex.response_started:
+                # Part of the answer is on the wire; closing the connection is all that is left.
+                raise
+            await send_problem(
+                send,
+                ex,
+                500,
+                "internal-error",
+                "Internal gateway error",
+                "The gateway failed while handling this request. The error is logged with "
+                "this request id; quote it when reporting the problem.",
+            )

@@ -1,0 +1,187 @@
+"""The innermost stage: pass the request to the origin and its answer back.
+
+Small bodies are read whole and sent in one write, which is what most API traffic is;
+larger ones stream both ways in chunks, so a body of any size costs bounded memory.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+import aiohttp
+import structlog
+from yarl import URL
+
+from forebay.admin import metrics
+from forebay.gateway.exchange import Exchange, exchange_of
+from forebay.gateway.limits import BodyTooLarge, RequestLimits
+from forebay.gateway.problem import send_problem
+from forebay.policy.forwarding import FORWARDING_NAMES, end_to_end, forwarding_headers
+from forebay.policy.tracing import new_traceparent, valid_traceparent
+
+log = structlog.get_logger("forebay.gateway")
+
+# Up to this size a body is buffered and sent with one write.
+WHOLE_BODY = 256 * 1024
+
+_DROP = FORWARDING_NAMES | {b"content-length", b"traceparent", b"expect"}
+
+
+def _quote_raw(raw: bytes) -> str:
+    # Clients sometimes send raw UTF-8 in the request target; the origin gets it encoded.
+    if raw.isascii():
+        return raw.decode("ascii")
+    return "".join(chr(b) if b < 0x80 else f"%{b:02X}" for b in raw)
+
+
+class Forward:
+    def __init__(
+        self,
+        origin: str,
+        session: aiohttp.ClientSession,
+        limits: RequestLimits,
+        read_timeout: float,
+    ) -> None:
+        self.origin = origin.rstrip("/")
+        self.session = session
+        self.limits = limits
+        self.max_body = limits.max_body
+        self.read_timeout = read_timeout
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        ex = exchange_of(scope)
+        raw_path = scope.get("raw_path") or scope["path"].encode()
+        target = _quote_raw(raw_path)
+        if scope["query_string"]:
+            target += "?" + _quote_raw(scope["query_string"])
+        url = URL(self.origin + target, encoded=True)
+
+        req_headers = scope["headers"]
+        declared: int | None = None
+        chunked = False
+        trace: bytes | None = None
+        host: bytes | None = None
+        for name, value in req_headers:
+            if name == b"content-length":
+                declared = int(value)
+            elif name == b"transfer-encoding":
+                chunked = True
+            elif name == b"traceparent" and valid_traceparent(value):
+                trace = value
+            elif name == b"host":
+                host = value
+        client = scope.get("client")
+        headers = end_to_end(req_headers, _DROP)
+        headers += forwarding_headers(
+            req_headers, client[0] if client else None, scope.get("scheme", "http"), host
+        )
+        headers.append((b"traceparent", trace or new_traceparent(os.urandom)))
+
+        data: bytes | AsyncIterator[bytes] | None = None
+        if declared is not None and declared <= WHOLE_BODY:
+            data = await self._read_whole(receive)
+        elif declared is not None or chunked:
+            data = self._stream(receive, ex)
+            if declared is not None:
+                headers.append((b"content-length", str(declared).encode()))
+        str_headers = [(n.decode("latin-1"), v.decode("latin-1")) for n, v in headers]
+
+        sent_at = time.perf_counter()
+        try:
+            resp = await self.session.request(
+                scope["method"], url, headers=str_headers, data=data, allow_redirects=False
+            )
+        except BodyTooLarge:
+            return await self.limits.too_large(scope, send)
+        except Exception as e:  # every failure before an answer becomes a problem body
+            if ex.error == "body-too-large":
+                return await self.limits.too_large(scope, send)
+            return await self._origin_failed(send, ex, e)
+        ex.origin_seconds = time.perf_counter() - sent_at
+        metrics.ORIGIN_SECONDS.observe(ex.origin_seconds)
+        try:
+            await self._relay(resp, ex, send, scope["method"] == "HEAD")
+        finally:
+            resp.release()
+
+    async def _read_whole(self, receive: Any) -> bytes:
+        message = await receive()
+        body: bytes = message.get("body", b"")
+        if not message.get("more_body", False):
+            return body
+        parts = [body]
+        while message.get("more_body", False):
+            message = await receive()
+            parts.append(message.get("body", b""))
+        return b"".join(parts)
+
+    async def _stream(self, receive: Any, ex: Exchange) -> AsyncIterator[bytes]:
+        seen = 0
+        more = True
+        while more:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                raise ConnectionResetError("client went away while sending the body")
+            chunk = message.get("body", b"")
+            more = message.get("more_body", False)
+            seen += len(chunk)
+            if seen > self.max_body:
+                ex.error = "body-too-large"
+                raise BodyTooLarge()
+            if chunk:
+                yield chunk
+
+    async def _relay(
+        self, resp: aiohttp.ClientResponse, ex: Exchange, send: Any, head: bool
+    ) -> None:
+        headers = [(n.lower(), v) for n, v in resp.raw_headers]
+        headers = end_to_end(headers)
+        headers.append((b"x-request-id", ex.request_id.encode()))
+        length = resp.content_length
+        ex.status = resp.status
+        ex.response_started = True
+        if head or (length is not None and length <= WHOLE_BODY):
+            body = b"" if head else await self._read_body(resp)
+            await send({"type": "http.response.start", "status": resp.status, "headers": headers})
+            await send({"type": "http.response.body", "body": body})
+            return
+        await send({"type": "http.response.start", "status": resp.status, "headers": headers})
+        try:
+            async for chunk in resp.content.iter_any():
+                await send({"type": "http.response.body", "body": chunk, "more_body": True})
+        except (TimeoutError, aiohttp.ClientError) as e:
+            # Headers are out: the only honest signal left is to cut the connection.
+            log.warning("origin failed mid-response", request_id=ex.request_id, error=repr(e))
+            raise
+        await send({"type": "http.response.body", "body": b""})
+
+    async def _read_body(self, resp: aiohttp.ClientResponse) -> bytes:
+        return await resp.read()
+
+    async def _origin_failed(self, send: Any, ex: Exchange, e: BaseException) -> None:
+        target = self.origin
+        if isinstance(e, aiohttp.ConnectionTimeoutError):
+            kind, status, title = "connect-timeout", 504, "Origin timed out"
+            detail = f"Could not connect to the origin {target} within the connect timeout."
+        elif isinstance(e, asyncio.TimeoutError):  # includes aiohttp.SocketTimeoutError
+            kind, status, title = "origin-timeout", 504, "Origin timed out"
+            detail = (
+                f"The origin {target} did not answer within the timeout "
+                f"(read {self.read_timeout:g} s). It may be overloaded; try again later."
+            )
+        elif isinstance(e, aiohttp.ClientConnectorError):
+            kind, status, title = "origin-unreachable", 502, "Origin unreachable"
+            reason = e.os_error.strerror or str(e.os_error)
+            detail = f"Could not connect to the origin {target}: {reason}."
+        elif isinstance(e, aiohttp.ClientError | OSError):
+            kind, status, title = "origin-bad-response", 502, "Origin connection failed"
+            detail = f"The connection to the origin {target} failed before an answer: {e!r}."
+        else:
+            raise e
+        metrics.ORIGIN_ERRORS.labels(kind).inc()
+        log.warning("origin exchange failed", request_id=ex.request_id, kind=kind, error=repr(e))
+        await send_problem(send, ex, status, kind, title, detail)

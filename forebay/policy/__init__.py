@@ -1,0 +1,1 @@
+"""Pure policy: no I/O, no asyncio, the clock passed in. Checked with `mypy --strict`."""

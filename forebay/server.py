@@ -1,0 +1,192 @@
+"""Running the listeners: the data plane and the admin API.
+
+One worker: both servers share one event loop and one `Runtime`. Several workers: the
+data-plane socket is bound here and handed to N worker processes (uvicorn's supervisor),
+and the admin listener runs in a process of its own; all of them meet in the store.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import multiprocessing
+import os
+import secrets
+import signal
+import tempfile
+from typing import Any
+
+import structlog
+import uvicorn
+
+from forebay.logging import configure_logging
+from forebay.settings import Settings
+
+log = structlog.get_logger("forebay")
+
+SETTINGS_ENV = "FOREBAY_RUNTIME_SETTINGS"
+
+
+class _Server(uvicorn.Server):
+    """A uvicorn server whose signals are handled by us, so two can share one loop."""
+
+    def install_signal_handlers(self) -> None:  # uvicorn < 0.29
+        pass
+
+    def capture_signals(self) -> Any:  # uvicorn >= 0.29
+        import contextlib
+
+        return contextlib.nullcontext()
+
+
+def _uvicorn_config(app: Any, host: str, port: int, **extra: Any) -> uvicorn.Config:
+    return uvicorn.Config(
+        app,
+        host=host,
+        port=port,
+        loop="uvloop",
+        http="httptools",
+        access_log=False,
+        server_header=False,
+        date_header=False,
+        log_config=None,
+        proxy_headers=False,  # Forwarded headers are ours to write, not to trust
+        timeout_graceful_shutdown=30,
+        **extra,
+    )
+
+
+def ensure_admin_token(settings: Settings) -> Settings:
+    if settings.admin.token:
+        return settings
+    token = secrets.token_urlsafe(24)
+    log.warning("no admin token configured; made one for this run", admin_token=token)
+    return settings.model_copy(update={"admin": settings.admin.model_copy(update={"token": token})})
+
+
+async def prepare(settings: Settings) -> None:
+    """Create the store and import the configured specs before any listener opens."""
+    from forebay.app import prepare_catalog
+    from forebay.store import open_store
+
+    store = await open_store(settings.store)
+    try:
+        await prepare_catalog(store, settings)
+    finally:
+        await store.close()
+
+
+async def serve_one(settings: Settings, ready: asyncio.Event | None = None) -> None:
+    from forebay.admin.api import create_admin_app
+    from forebay.app import DataPlane, Runtime
+
+    await prepare(settings)
+    runtime = Runtime(settings)
+    await runtime.start()
+    host, port = settings.listen_address
+    ahost, aport = settings.admin_address
+    assert settings.admin.token is not None
+    data = _Server(_uvicorn_config(DataPlane(runtime, owns_runtime=False), host, port))
+    admin = _Server(
+        _uvicorn_config(
+            create_admin_app(runtime, settings.admin.token), ahost, aport, lifespan="off"
+        )
+    )
+    loop = asyncio.get_running_loop()
+
+    def stop() -> None:
+        data.should_exit = admin.should_exit = True
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop)
+    log.info(
+        "forebay listening",
+        data=f"http://{host}:{port}",
+        admin=f"http://{ahost}:{aport}",
+        origin=settings.origin,
+        store=settings.store,
+        endpoints=len(runtime.catalog.current),
+    )
+    try:
+        await asyncio.gather(data.serve(), admin.serve())
+    finally:
+        await runtime.stop()
+    if not (data.started and admin.started):
+        raise SystemExit(1)
+
+
+def worker_app() -> Any:
+    """The data-plane app factory each worker process imports (`factory=True`)."""
+    from forebay.app import DataPlane, Runtime
+    from forebay.settings import Settings
+
+    settings = Settings.model_validate_json(os.environ[SETTINGS_ENV])
+    configure_logging(settings.log.level, settings.log.format)
+    return DataPlane(Runtime(settings))
+
+
+def _admin_process(settings_json: str) -> None:
+    from forebay.admin.api import create_admin_app
+    from forebay.app import Runtime
+
+    settings = Settings.model_validate_json(settings_json)
+    configure_logging(settings.log.level, settings.log.format)
+    runtime = Runtime(settings)
+    host, port = settings.admin_address
+
+    async def main() -> None:
+        await runtime.start(data_plane=False)
+        assert settings.admin.token is not None
+        server = uvicorn.Server(
+            _uvicorn_config(
+                create_admin_app(runtime, settings.admin.token), host, port, lifespan="off"
+            )
+        )
+        try:
+            await server.serve()
+        finally:
+            await runtime.stop()
+
+    asyncio.run(main())
+
+
+def serve_many(settings: Settings) -> None:
+    from uvicorn.supervisors import Multiprocess
+
+    asyncio.run(prepare(settings))
+    settings_json = settings.model_dump_json(by_alias=True)
+    os.environ[SETTINGS_ENV] = settings_json
+    ctx = multiprocessing.get_context("spawn")
+    admin = ctx.Process(target=_admin_process, args=(settings_json,), name="forebay-admin")
+    admin.start()
+    host, port = settings.listen_address
+    config = _uvicorn_config(
+        "forebay.server:worker_app", host, port, factory=True, workers=settings.workers
+    )
+    sock = config.bind_socket()
+    log.info(
+        "forebay listening",
+        data=f"http://{host}:{port}",
+        workers=settings.workers,
+        admin=settings.admin.listen,
+        origin=settings.origin,
+        store=settings.store,
+    )
+    try:
+        Multiprocess(config, sockets=[sock]).run()
+    finally:
+        admin.terminate()
+        admin.join(10)
+
+
+def run(settings: Settings) -> None:
+    settings = ensure_admin_token(settings)
+    if settings.workers > 1:
+        # Set before any metric exists, in this process and (inherited) in the workers.
+        os.environ.setdefault(
+            "PROMETHEUS_MULTIPROC_DIR", tempfile.mkdtemp(prefix="forebay-metrics-")
+        )
+        serve_many(settings)
+    else:
+        import uvloop
+
+        uvloop.run(serve_one(settings))

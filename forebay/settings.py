@@ -1,0 +1,206 @@
+"""Typed settings: defaults, then the YAML file, then `FOREBAY_*` variables, then flags.
+
+Nested keys in variables are joined with a double underscore, as in
+`FOREBAY_ADMIN__TOKEN` or `FOREBAY_LIMITS__MAX_BODY`; values are read as YAML scalars,
+so `true`, `8` and `[a.yaml, b.json]` mean what they look like.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import (
+    BaseModel,
+    ByteSize,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from forebay.catalog.endpoint import EndpointPolicy
+from forebay.errors import ConfigError
+from forebay.policy.patterns import split_pattern
+
+ENV_PREFIX = "FOREBAY_"
+
+
+def parse_listen(value: str) -> tuple[str, int]:
+    """`"127.0.0.1:8080"`, `":8080"`, `"[::1]:8080"` -> `(host, port)`."""
+    host, sep, port = value.rpartition(":")
+    if not sep or not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise ValueError(f"{value!r} is not HOST:PORT")
+    return (host.strip("[]") or "0.0.0.0", int(port))
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+
+class AdminSettings(_Section):
+    listen: str = "127.0.0.1:8081"
+    token: str | None = Field(
+        None, description="Admin token; a random one is made and logged when unset."
+    )
+
+    @field_validator("listen")
+    @classmethod
+    def _listen(cls, v: str) -> str:
+        parse_listen(v)
+        return v
+
+
+class Timeouts(_Section):
+    connect: float = Field(5.0, gt=0, description="Seconds to open a connection to the origin.")
+    read: float = Field(30.0, gt=0, description="Seconds of silence allowed from the origin.")
+    total: float = Field(60.0, gt=0, description="Seconds for a whole origin exchange.")
+
+
+class Limits(_Section):
+    max_body: ByteSize = Field(ByteSize(10 * 1024 * 1024), description="Request body, 413 past.")
+    max_header_bytes: int = Field(32 * 1024, gt=0, description="All request headers, 431 past.")
+    max_headers: int = Field(100, gt=0, description="Number of request headers, 431 past.")
+
+
+class LogSettings(_Section):
+    level: Literal["debug", "info", "warning", "error"] = "info"
+    format: Literal["json", "console"] = "json"
+
+
+class Settings(_Section):
+    origin: str | None = None
+    listen: str = "127.0.0.1:8080"
+    admin: AdminSettings = Field(default_factory=AdminSettings)
+    store: str = "sqlite:///forebay.db"
+    import_: list[str] = Field(default_factory=list, alias="import")
+    endpoints: dict[str, EndpointPolicy] = Field(default_factory=dict)
+    strict: bool = Field(False, description="Answer 404 for paths that match no endpoint.")
+    timeouts: Timeouts = Field(default_factory=Timeouts)
+    limits: Limits = Field(default_factory=Limits)
+    log: LogSettings = Field(default_factory=LogSettings)
+    workers: int = Field(1, ge=1, le=64)
+    # Where the config file lives: relative imports and store paths are read from there.
+    base_dir: str = Field(".", exclude=True)
+
+    @field_validator("listen")
+    @classmethod
+    def _listen(cls, v: str) -> str:
+        parse_listen(v)
+        return v
+
+    @field_validator("origin")
+    @classmethod
+    def _origin(cls, v: str | None) -> str | None:
+        if v is None:
+            return v
+        v = v.rstrip("/")
+        if not v.startswith(("http://", "https://")) or len(v.split("://", 1)[1]) == 0:
+            raise ValueError(f"{v!r} is not an http:// or https:// URL")
+        return v
+
+    @field_validator("store")
+    @classmethod
+    def _store(cls, v: str) -> str:
+        if not v.startswith(("sqlite://", "memory://", "redis://", "rediss://")):
+            raise ValueError(f"{v!r}: use sqlite:///PATH, memory:// or redis://HOST:PORT/DB")
+        return v
+
+    @field_validator("endpoints")
+    @classmethod
+    def _endpoints(cls, v: dict[str, EndpointPolicy]) -> dict[str, EndpointPolicy]:
+        for pattern in v:
+            split_pattern(pattern)
+        return v
+
+    @model_validator(mode="after")
+    def _paths(self) -> Settings:
+        base = Path(self.base_dir)
+        self.import_ = [str(base / p) if not Path(p).is_absolute() else p for p in self.import_]
+        if self.store.startswith("sqlite:///") and not self.store.startswith("sqlite:////"):
+            self.store = "sqlite:///" + str(base / self.store.removeprefix("sqlite:///"))
+        return self
+
+    @property
+    def listen_address(self) -> tuple[str, int]:
+        return parse_listen(self.listen)
+
+    @property
+    def admin_address(self) -> tuple[str, int]:
+        return parse_listen(self.admin.listen)
+
+
+def _merge(base: dict[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in over.items():
+        if isinstance(value, Mapping) and isinstance(out.get(key), Mapping):
+            out[key] = _merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def env_overrides(environ: Mapping[str, str]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for name, raw in environ.items():
+        if not name.startswith(ENV_PREFIX) or name == "FOREBAY_CONFIG":
+            continue
+        path = name[len(ENV_PREFIX) :].lower().split("__")
+        try:
+            value = yaml.safe_load(raw) if raw else raw
+        except yaml.YAMLError:
+            value = raw
+        node = out
+        for part in path[:-1]:
+            node = node.setdefault(part, {})
+        node[path[-1]] = value
+    return out
+
+
+def _read_file(path: Path) -> dict[str, Any]:
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except OSError as e:
+        raise ConfigError(f"{path}: cannot read the config file: {e.strerror}") from e
+    except yaml.YAMLError as e:
+        raise ConfigError(f"{path}: not valid YAML: {e}") from e
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: the config file must be a mapping of settings")
+    return data
+
+
+def _describe(error: ValidationError, source: str) -> str:
+    lines = [f"{source}: invalid settings"]
+    for err in error.errors():
+        where = ".".join(str(p) for p in err["loc"]) or "(top level)"
+        lines.append(f"  {where}: {err['msg']}")
+    return "\n".join(lines)
+
+
+def load_settings(
+    config: str | Path | None = None,
+    overrides: Mapping[str, Any] | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> Settings:
+    """Settings from the file, the environment and command-line overrides, validated."""
+    environ = os.environ if environ is None else environ
+    config = config or environ.get("FOREBAY_CONFIG")
+    data: dict[str, Any] = {}
+    source = "settings"
+    if config:
+        path = Path(config)
+        data = _read_file(path)
+        data["base_dir"] = str(path.parent)
+        source = str(path)
+    data = _merge(data, env_overrides(environ))
+    data = _merge(data, {k: v for k, v in (overrides or {}).items() if v not in (None, (), [])})
+    try:
+        return Settings.model_validate(data)
+    except ValidationError as e:
+        raise ConfigError(_describe(e, source)) from e

@@ -1,0 +1,67 @@
+"""`forebay demo` (what `make demo` runs) serves the demo shop through the gateway."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+from support.gateway import request, wait_until
+
+
+def three_free_ports() -> int:
+    for _ in range(50):
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            base = s.getsockname()[1]
+        if base > 65000:
+            continue
+        try:
+            for p in (base, base + 1, base + 2):
+                with socket.socket() as t:
+                    t.bind(("127.0.0.1", p))
+        except OSError:
+            continue
+        return int(base)
+    raise RuntimeError("no three free ports in a row")
+
+
+def test_demo_serves_the_shop(tmp_path: Path) -> None:
+    port = three_free_ports()
+    log = open(tmp_path / "demo.log", "wb")  # noqa: SIM115
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "forebay", "demo", "--port", str(port)],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        cwd=tmp_path,
+        env=dict(os.environ),
+    )
+    try:
+        wait_until(
+            lambda: request(port + 1, "GET", "/healthz", timeout=2).status == 200,
+            what="the demo to start",
+        )
+        items = request(port, "GET", "/items")
+        assert items.status == 200 and len(items.json()) == 5
+        made = request(
+            port,
+            "POST",
+            "/orders",
+            body=b'{"item": 1}',
+            headers={"Content-Type": "application/json"},
+        )
+        assert made.status == 201 and made.headers["location"].startswith("/orders/")
+        token = {"Authorization": "Bearer demo-admin-token"}
+        endpoints = request(port + 1, "GET", "/api/endpoints", headers=token).json()
+        assert len(endpoints) == 16
+        banner = (tmp_path / "demo.log").read_text()
+        assert f"curl -s http://127.0.0.1:{port}/items" in banner
+    finally:
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(30) == 0
+        log.close()
+    # The demo keeps its store in a temporary folder: nothing is left behind.
+    assert not list(tmp_path.glob("*.db"))

@@ -1,0 +1,1 @@
+"""Real parts for tests: a loopback origin with injectable faults, gateway processes."""

@@ -1,0 +1,146 @@
+"""The real `forebay` process, started the way a user starts it."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from support.origin import free_port
+
+ADMIN_TOKEN = "test-admin-token"
+
+
+@dataclass
+class Response:
+    status: int
+    headers: http.client.HTTPMessage
+    body: bytes
+
+    def json(self) -> Any:
+        return json.loads(self.body)
+
+
+def request(
+    port: int,
+    method: str,
+    path: str,
+    body: bytes | None = None,
+    headers: dict[str, str] | None = None,
+    timeout: float = 30,
+) -> Response:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    try:
+        conn.request(method, path, body=body, headers=headers or {})
+        resp = conn.getresponse()
+        return Response(resp.status, resp.headers, resp.read())
+    finally:
+        conn.close()
+
+
+def wait_until(predicate: Any, timeout: float = 20, what: str = "condition") -> Any:
+    """Poll `predicate` until it returns something truthy, or fail after `timeout`."""
+    deadline = time.monotonic() + timeout
+    last: Any = None
+    while time.monotonic() < deadline:
+        try:
+            last = predicate()
+            if last:
+                return last
+        except (OSError, http.client.HTTPException) as e:
+            last = e
+        time.sleep(0.02)  # polling interval, not synchronisation
+    raise AssertionError(f"timed out waiting for {what}; last: {last!r}")
+
+
+@dataclass
+class Gateway:
+    workdir: Path
+    origin: str
+    args: list[str] = field(default_factory=list)
+    config: str | None = None
+    port: int = 0
+    admin_port: int = 0
+    proc: subprocess.Popen[bytes] | None = None
+    env: dict[str, str] = field(default_factory=dict)
+
+    def start(self, wait: bool = True) -> Gateway:
+        self.port = self.port or free_port()
+        self.admin_port = self.admin_port or free_port()
+        cmd = [
+            sys.executable,
+            "-m",
+            "forebay",
+            "run",
+            "--origin",
+            self.origin,
+            "--listen",
+            f"127.0.0.1:{self.port}",
+            "--admin-listen",
+            f"127.0.0.1:{self.admin_port}",
+            "--store",
+            f"sqlite:///{self.workdir}/forebay.db",
+            *self.args,
+        ]
+        if self.config:
+            cmd += ["--config", self.config]
+        env = {**os.environ, "FOREBAY_ADMIN__TOKEN": ADMIN_TOKEN, **self.env}
+        self.log = open(self.workdir / f"gateway-{self.port}.log", "wb")  # noqa: SIM115
+        self.proc = subprocess.Popen(
+            cmd, stdout=self.log, stderr=subprocess.STDOUT, env=env, cwd=self.workdir
+        )
+        if wait:
+            self.wait_ready()
+        return self
+
+    def wait_ready(self) -> None:
+        def ready() -> bool:
+            if self.proc and self.proc.poll() is not None:
+                raise AssertionError(
+                    f"forebay exited with {self.proc.returncode}:\n{self.output()}"
+                )
+            return (
+                request(self.admin_port, "GET", "/healthz", timeout=2).status == 200
+                and request(self.port, "GET", "/__ready_probe__", timeout=2).status > 0
+            )
+
+        wait_until(ready, what="the gateway to listen")
+
+    def output(self) -> str:
+        self.log.flush()
+        return (self.workdir / f"gateway-{self.port}.log").read_text(errors="replace")
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        body: bytes | None = None,
+        headers: dict[str, str] | None = None,
+        timeout: float = 30,
+    ) -> Response:
+        return request(self.port, method, path, body, headers, timeout)
+
+    def admin(
+        self, method: str, path: str, body: Any = None, token: str | None = ADMIN_TOKEN
+    ) -> Response:
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        data = None
+        if body is not None:
+            data = json.dumps(body).encode()
+            headers["Content-Type"] = "application/json"
+        return request(self.admin_port, method, path, data, headers)
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 30) -> int:
+        assert self.proc is not None
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+        code = self.proc.wait(timeout)
+        self.log.close()
+        return code
