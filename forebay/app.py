@@ -4,18 +4,25 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 import structlog
 
+from forebay.admin import metrics
 from forebay.catalog.catalog import Catalog
 from forebay.catalog.importer import import_files
 from forebay.catalog.merge import merge_import, seed_policies
+from forebay.dispatch.dispatcher import Dispatcher, release_dead_owners
+from forebay.dispatch.limits import FixedLimit
+from forebay.dispatch.model import AcceptedRequest
+from forebay.dispatch.writer import GroupCommitWriter
 from forebay.gateway.origin import origin_session
 from forebay.gateway.pipeline import build_pipeline
 from forebay.gateway.routing import CatalogRef
+from forebay.policy.backoff import RetryPolicy
 from forebay.settings import Settings
 from forebay.store import Store, open_store
 
@@ -65,7 +72,9 @@ class Runtime:
         self.catalog = CatalogRef()
         self.store: Store | None = None
         self.session: aiohttp.ClientSession | None = None
-        self._watcher: asyncio.Task[None] | None = None
+        self.writer: GroupCommitWriter | None = None
+        self.dispatcher: Dispatcher | None = None
+        self._tasks: list[asyncio.Task[None]] = []
         self._started = False
 
     async def start(self, data_plane: bool = True) -> None:
@@ -73,25 +82,70 @@ class Runtime:
             return
         self._started = True
         self.store = await open_store(self.settings.store)
-        await self.refresh_catalog()
-        self._watcher = asyncio.create_task(self._watch_catalog(), name="catalog-watcher")
+        await self.refresh_catalog(force=True)
+        self._tasks.append(asyncio.create_task(self._watch_catalog(), name="catalog-watcher"))
         if data_plane:
+            assert self.settings.origin is not None
             self.session = origin_session(self.settings.timeouts)
+            self.writer = GroupCommitWriter(
+                self.store.requests, self.settings.async_.idempotency_ttl
+            )
+            await release_dead_owners(self.store.requests)
+            self.dispatcher = Dispatcher(
+                self.store.requests,
+                self.session,
+                self.settings.origin,
+                self.settings.async_,
+                FixedLimit(self.settings.async_.concurrency),
+                self.retry_policy_for,
+            )
+            self.dispatcher.start()
+            self._tasks.append(asyncio.create_task(self._upkeep(), name="queue-upkeep"))
 
-    async def stop(self) -> None:
-        if self._watcher:
-            self._watcher.cancel()
+    async def stop(self, grace: float = 10.0) -> None:
+        if self.dispatcher:
+            await self.dispatcher.stop(grace)
+        if self.writer:
+            await self.writer.close()
+        for task in self._tasks:
+            task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
-                await self._watcher
+                await task
         if self.session:
             await self.session.close()
         if self.store:
             await self.store.close()
 
-    async def refresh_catalog(self) -> None:
+    def retry_policy_for(self, r: AcceptedRequest) -> RetryPolicy:
+        retry = self.settings.async_.retry
+        route = self.catalog.current.route(r.endpoint_id)
+        policy = route.policy if route else None
+        return RetryPolicy(
+            max_attempts=(policy and policy.max_attempts) or retry.max_attempts,
+            max_age=(policy and policy.max_age) or retry.max_age,
+            base=retry.base,
+            cap=retry.cap,
+        )
+
+    async def _upkeep(self) -> None:
+        """Queue depth for the metrics every second; old records swept every minute."""
+        assert self.store is not None
+        ticks = 0
+        while True:
+            try:
+                counts = await self.store.requests.counts()
+                metrics.QUEUE_DEPTH.set(counts["queued"] + counts["in_flight"])
+                if ticks % 60 == 0:
+                    await self.store.requests.sweep(time.time(), self.settings.async_.keep_done)
+            except Exception:
+                log.exception("queue upkeep failed")
+            ticks += 1
+            await asyncio.sleep(1.0)
+
+    async def refresh_catalog(self, force: bool = False) -> None:
         assert self.store is not None
         version = await self.store.endpoints.version()
-        if version != self.catalog.current.version or not self._started:
+        if force or version != self.catalog.current.version:
             endpoints = await self.store.endpoints.list()
             self.catalog.current = Catalog(endpoints, version)
 
@@ -116,10 +170,7 @@ class DataPlane:
         self.pipeline: Any = None
 
     def _build(self) -> None:
-        assert self.runtime.session is not None
-        self.pipeline = build_pipeline(
-            self.runtime.settings, self.runtime.catalog, self.runtime.session
-        )
+        self.pipeline = build_pipeline(self.runtime)
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] == "http":

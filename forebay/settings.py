@@ -67,6 +67,38 @@ class Limits(_Section):
     max_headers: int = Field(100, gt=0, description="Number of request headers, 431 past.")
 
 
+class RetrySettings(_Section):
+    max_attempts: int = Field(10, ge=1, description="Attempts before a request is dead.")
+    max_age: float = Field(24 * 3600.0, gt=0, description="Seconds after acceptance; then dead.")
+    base: float = Field(0.5, gt=0, description="First backoff ceiling, doubled per attempt.")
+    cap: float = Field(300.0, gt=0, description="Largest backoff ceiling.")
+
+
+class AsyncSettings(_Section):
+    retry: RetrySettings = Field(default_factory=RetrySettings)
+    concurrency: int = Field(16, ge=1, description="Deliveries in flight per process.")
+    idempotency_ttl: float = Field(24 * 3600.0, gt=0, description="Seconds a key is kept.")
+    keep_done: float = Field(7 * 24 * 3600.0, gt=0, description="Seconds finished requests stay.")
+    max_wait: float = Field(60.0, ge=0, description="Cap on Prefer: wait=N, in seconds.")
+    retry_after: int = Field(1, ge=0, description="Retry-After on a 202, in seconds.")
+    lease: float = Field(30.0, gt=0, description="Seconds a claimed delivery is held.")
+    max_response_body: ByteSize = Field(
+        ByteSize(10 * 1024 * 1024), description="Largest origin answer stored for replay."
+    )
+
+
+class CallbackSettings(_Section):
+    allow: list[str] = Field(
+        default_factory=list,
+        description="Hosts (exact, *.wildcard, IP or CIDR) a client's callback may target.",
+    )
+    secret: str | None = Field(
+        None, description="whsec_... signing secret; a random one is made when unset."
+    )
+    max_attempts: int = Field(8, ge=1)
+    timeout: float = Field(10.0, gt=0)
+
+
 class LogSettings(_Section):
     level: Literal["debug", "info", "warning", "error"] = "info"
     format: Literal["json", "console"] = "json"
@@ -83,6 +115,8 @@ class Settings(_Section):
     timeouts: Timeouts = Field(default_factory=Timeouts)
     limits: Limits = Field(default_factory=Limits)
     log: LogSettings = Field(default_factory=LogSettings)
+    async_: AsyncSettings = Field(default_factory=AsyncSettings, alias="async")
+    callbacks: CallbackSettings = Field(default_factory=CallbackSettings)
     workers: int = Field(1, ge=1, le=64)
     # Where the config file lives: relative imports and store paths are read from there.
     base_dir: str = Field(".", exclude=True)

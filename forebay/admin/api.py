@@ -33,6 +33,8 @@ class PolicyPatch(BaseModel):
     cache_off: bool | None = Field(None, description="True turns caching off.")
     invalidates: list[str] | None = None
     max_attempts: int | None = Field(None, ge=1)
+    max_age: float | None = Field(None, gt=0)
+    callback: str | None = None
 
     def apply(self, policy: EndpointPolicy) -> EndpointPolicy:
         data = policy.model_dump(by_alias=True)

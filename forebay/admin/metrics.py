@@ -10,6 +10,7 @@ from prometheus_client import (
     CONTENT_TYPE_LATEST,
     CollectorRegistry,
     Counter,
+    Gauge,
     Histogram,
     generate_latest,
 )
@@ -67,3 +68,16 @@ def exposition() -> tuple[bytes, str]:
     from prometheus_client import REGISTRY
 
     return generate_latest(REGISTRY), CONTENT_TYPE_LATEST
+
+
+ACCEPTED = Counter("forebay_accepted", "Requests accepted for asynchronous delivery (202).")
+DELIVERED = Counter(
+    "forebay_delivered",
+    "Delivery attempts by outcome: succeeded, failed, retry, dead.",
+    ["outcome"],
+)
+QUEUE_DEPTH = Gauge(
+    "forebay_queue_depth",
+    "Accepted requests not yet delivered (queued or in flight).",
+    multiprocess_mode="max",
+)

@@ -37,6 +37,10 @@ class Catalog:
             for e in sorted(endpoints, key=lambda e: (e.path, e.method))
         ]
         self._router: Router[Route] = Router((r.method, r.template, r) for r in self.routes)
+        self._by_id = {r.endpoint_id: r for r in self.routes}
+
+    def route(self, endpoint_id: str | None) -> Route | None:
+        return self._by_id.get(endpoint_id) if endpoint_id else None
 
     def match(self, method: str, path: str) -> tuple[Route | None, bool]:
         """The route for a request, and whether the path is routed for any method."""

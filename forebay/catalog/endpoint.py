@@ -28,7 +28,9 @@ class EndpointPolicy(BaseModel):
     async_: bool = Field(False, alias="async")
     cache: CachePolicy | None = None
     invalidates: list[str] = Field(default_factory=list)
-    max_attempts: int | None = Field(None, ge=1)
+    max_attempts: int | None = Field(None, ge=1, description="Overrides async.retry.")
+    max_age: float | None = Field(None, gt=0, description="Seconds; overrides async.retry.")
+    callback: str | None = Field(None, description="Default completion callback URL.")
 
     def is_default(self) -> bool:
         return self == EndpointPolicy()

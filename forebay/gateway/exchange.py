@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import os
+import random
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -15,7 +15,8 @@ ASGIMessage = dict[str, Any]
 
 def new_request_id() -> str:
     # 64 random bits: unique enough to find a request in the logs, short enough to read.
-    return os.urandom(8).hex()
+    # Not a secret, so the fast generator will do (no system call per request).
+    return f"{random.getrandbits(64):016x}"
 
 
 @dataclass(slots=True)
@@ -27,6 +28,8 @@ class Exchange:
     response_started: bool = False
     origin_seconds: float | None = None
     error: str | None = None
+    consumer: str = ""  # the authenticated consumer; "" while auth is off
+    async_id: str | None = None
 
     @property
     def endpoint_label(self) -> str:

@@ -7,7 +7,7 @@ larger ones stream both ways in chunks, so a body of any size costs bounded memo
 from __future__ import annotations
 
 import asyncio
-import os
+import random
 import time
 from collections.abc import AsyncIterator
 from typing import Any
@@ -24,6 +24,12 @@ from forebay.policy.forwarding import FORWARDING_NAMES, end_to_end, forwarding_h
 from forebay.policy.tracing import new_traceparent, valid_traceparent
 
 log = structlog.get_logger("forebay.gateway")
+
+
+def random_bytes(n: int) -> bytes:
+    # Trace ids need to be unique, not secret: no system call per request.
+    return random.getrandbits(8 * n).to_bytes(n, "big")
+
 
 # Up to this size a body is buffered and sent with one write.
 WHOLE_BODY = 256 * 1024
@@ -79,7 +85,7 @@ class Forward:
         headers += forwarding_headers(
             req_headers, client[0] if client else None, scope.get("scheme", "http"), host
         )
-        headers.append((b"traceparent", trace or new_traceparent(os.urandom)))
+        headers.append((b"traceparent", trace or new_traceparent(random_bytes)))
 
         data: bytes | AsyncIterator[bytes] | None = None
         if declared is not None and declared <= WHOLE_BODY:

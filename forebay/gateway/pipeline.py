@@ -3,35 +3,51 @@
     ErrorBoundary   no exception reaches the client as anything but a problem body
     Observe         metrics for every exchange
     RequestLimits   header count and size, declared body size
+    RequestStatus   /_forebay/requests/{id}: state, stored response, cancel
     Routing         which endpoint; strict mode's 404/405
+    AsyncAccept     async endpoints: store durably, answer 202
     Forward         the origin exchange itself
 
-Later stages (auth, rate limits, cache, async accept) slot in between Routing and
-Forward; this file is the only one that changes when they do.
+Later stages (auth, rate limits, cache) slot in between; this file is the only one
+that changes when they do.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import aiohttp
-
+from forebay.gateway.accept import AsyncAccept
 from forebay.gateway.errors import ErrorBoundary
 from forebay.gateway.forward import Forward
 from forebay.gateway.limits import RequestLimits
 from forebay.gateway.observe import Observe
-from forebay.gateway.routing import CatalogRef, Routing
-from forebay.settings import Settings
+from forebay.gateway.routing import Routing
+from forebay.gateway.status import RequestStatus
+
+if TYPE_CHECKING:
+    from forebay.app import Runtime
 
 
-def build_pipeline(settings: Settings, catalog: CatalogRef, session: aiohttp.ClientSession) -> Any:
+def build_pipeline(runtime: Runtime) -> Any:
+    settings = runtime.settings
     assert settings.origin is not None
+    assert runtime.session is not None and runtime.store is not None
+    assert runtime.writer is not None
     limits = settings.limits
     request_limits = RequestLimits(
         None, int(limits.max_body), limits.max_header_bytes, limits.max_headers
     )
-    app: Any = Forward(settings.origin, session, request_limits, settings.timeouts.read)
-    app = Routing(app, catalog, settings.strict)
+    app: Any = Forward(settings.origin, runtime.session, request_limits, settings.timeouts.read)
+    app = AsyncAccept(
+        app,
+        settings,
+        runtime.store.requests,
+        runtime.writer,
+        runtime.dispatcher,
+        request_limits,
+    )
+    app = Routing(app, runtime.catalog, settings.strict)
+    app = RequestStatus(app, runtime.store.requests)
     request_limits.app = app
     app = Observe(request_limits)
     return ErrorBoundary(app)

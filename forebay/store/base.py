@@ -11,6 +11,8 @@ from collections.abc import Sequence
 from typing import Protocol
 
 from forebay.catalog.endpoint import Endpoint
+from forebay.dispatch.model import AcceptedRequest, Finish, RequestFilter
+from forebay.policy.idempotency import KeyRecord
 
 
 class EndpointStore(Protocol):
@@ -28,10 +30,61 @@ class EndpointStore(Protocol):
         """A number that changes whenever any endpoint does; cheap enough to poll."""
 
 
+class RequestStore(Protocol):
+    """The durable queue of accepted requests.
+
+    Requests with the same ordering key form a lane, delivered one at a time in
+    acceptance order; lanes are independent. A claim leases the head of a due lane to
+    one owner; a lease that runs out (its owner died) lets another owner claim it again.
+    """
+
+    async def accept(self, batch: Sequence[AcceptedRequest], key_ttl: float) -> list[str | None]:
+        """Store the batch durably in one commit. For each item: None when stored, or the
+        id of the request that already holds its idempotency key (nothing stored)."""
+
+    async def key(self, consumer: str, key: str, now: float) -> KeyRecord | None:
+        """The unexpired record of an idempotency key."""
+
+    async def get(self, request_id: str) -> AcceptedRequest | None: ...
+
+    async def find(self, where: RequestFilter) -> list[AcceptedRequest]:
+        """Newest first, without bodies or attempt history."""
+
+    async def claim(
+        self, now: float, limit: int, owner: str, lease_until: float
+    ) -> list[AcceptedRequest]:
+        """Lease up to `limit` heads of due lanes to `owner`."""
+
+    async def renew(self, ids: Sequence[str], owner: str, lease_until: float) -> None: ...
+
+    async def finish(self, request_id: str, owner: str, result: Finish, now: float) -> bool:
+        """Record an attempt and its consequence; False if `owner` no longer holds the lease."""
+
+    async def release(self, owner: str, now: float) -> int:
+        """Hand back every lease `owner` holds, unattempted (a clean stop)."""
+
+    async def lease_owners(self) -> list[str]: ...
+
+    async def cancel(self, request_id: str, now: float) -> AcceptedRequest | None:
+        """Cancel a queued request; returns the request as it is afterwards."""
+
+    async def replay(self, request_ids: Sequence[str], now: float) -> int:
+        """Queue dead requests again; returns how many were dead."""
+
+    async def counts(self) -> dict[str, int]:
+        """Requests per state."""
+
+    async def sweep(self, now: float, keep_done: float) -> int:
+        """Forget expired idempotency keys and requests done more than `keep_done` ago."""
+
+
 class Store(Protocol):
     url: str
 
     @property
     def endpoints(self) -> EndpointStore: ...
+
+    @property
+    def requests(self) -> RequestStore: ...
 
     async def close(self) -> None: ...

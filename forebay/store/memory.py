@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from forebay.catalog.endpoint import Endpoint
+from forebay.store.memory_requests import MemoryRequestStore
 
 
 class MemoryEndpointStore:
@@ -37,6 +38,7 @@ class MemoryStore:
     def __init__(self, url: str = "memory://") -> None:
         self.url = url
         self.endpoints = MemoryEndpointStore()
+        self.requests = MemoryRequestStore()
 
     async def close(self) -> None:
         pass

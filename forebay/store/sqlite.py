@@ -1,26 +1,16 @@
-"""The embedded store: one SQLite file in WAL mode, created on first use.
-
-sqlite3 blocks, so every statement runs on one dedicated thread that owns the
-connection; the event loop only awaits its results. `synchronous=FULL` makes a commit
-durable once it returns.
-"""
+"""The embedded store: one SQLite file in WAL mode, created on first use."""
 
 from __future__ import annotations
 
-import asyncio
 import sqlite3
-from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
-from typing import TypeVar
+from collections.abc import Sequence
 
 from forebay.catalog.endpoint import Endpoint
+from forebay.store.sqlite_db import SqliteDatabase, sqlite_path, transaction
+from forebay.store.sqlite_requests import SCHEMA as REQUESTS_SCHEMA
+from forebay.store.sqlite_requests import SqliteRequestStore
 
-T = TypeVar("T")
-
-SCHEMA_VERSION = 1
-
-_SCHEMA = """
+ENDPOINTS_SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS endpoints (
     id TEXT PRIMARY KEY,
@@ -30,64 +20,6 @@ CREATE TABLE IF NOT EXISTS endpoints (
 );
 INSERT OR IGNORE INTO meta (key, value) VALUES ('catalog_version', 0);
 """
-
-
-def sqlite_path(url: str) -> str:
-    """`sqlite:///forebay.db` -> `forebay.db`, `sqlite:////var/lib/f.db` -> `/var/lib/f.db`."""
-    path = url.removeprefix("sqlite://")
-    return path[1:] if path.startswith("/") else path
-
-
-class SqliteDatabase:
-    """One connection on one thread; `run` executes a function there."""
-
-    def __init__(self, path: str) -> None:
-        self.path = path
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="forebay-sqlite")
-        self._conn: sqlite3.Connection | None = None
-
-    def _open(self) -> None:
-        if self.path != ":memory:":
-            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
-        conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
-        conn.execute("PRAGMA journal_mode=WAL")
-        conn.execute("PRAGMA synchronous=FULL")
-        conn.execute("PRAGMA busy_timeout=10000")
-        conn.execute("PRAGMA foreign_keys=ON")
-        version = conn.execute("PRAGMA user_version").fetchone()[0]
-        if version > SCHEMA_VERSION:
-            raise RuntimeError(
-                f"{self.path} was written by a newer Forebay (schema {version}); upgrade Forebay"
-            )
-        conn.executescript(_SCHEMA)
-        conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
-        self._conn = conn
-
-    async def open(self) -> None:
-        await asyncio.get_running_loop().run_in_executor(self._executor, self._open)
-
-    async def run(self, fn: Callable[[sqlite3.Connection], T]) -> T:
-        conn = self._conn
-        if conn is None:
-            raise RuntimeError("the SQLite store is not open")
-        return await asyncio.get_running_loop().run_in_executor(self._executor, fn, conn)
-
-    async def close(self) -> None:
-        conn, self._conn = self._conn, None
-        if conn is not None:
-            await asyncio.get_running_loop().run_in_executor(self._executor, conn.close)
-        self._executor.shutdown(wait=True)
-
-
-def _transaction(conn: sqlite3.Connection, fn: Callable[[sqlite3.Connection], T]) -> T:
-    conn.execute("BEGIN IMMEDIATE")
-    try:
-        result = fn(conn)
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
-    conn.execute("COMMIT")
-    return result
 
 
 def _bump(conn: sqlite3.Connection) -> None:
@@ -120,7 +52,7 @@ class SqliteEndpointStore:
             )
             _bump(c)
 
-        await self._db.run(lambda c: _transaction(c, write))
+        await self._db.run(lambda c: transaction(c, write))
 
     async def delete(self, endpoint_id: str) -> bool:
         def write(c: sqlite3.Connection) -> bool:
@@ -129,7 +61,7 @@ class SqliteEndpointStore:
                 _bump(c)
             return gone
 
-        return await self._db.run(lambda c: _transaction(c, write))
+        return await self._db.run(lambda c: transaction(c, write))
 
     async def version(self) -> int:
         row = await self._db.run(
@@ -141,8 +73,9 @@ class SqliteEndpointStore:
 class SqliteStore:
     def __init__(self, url: str) -> None:
         self.url = url
-        self.db = SqliteDatabase(sqlite_path(url))
+        self.db = SqliteDatabase(sqlite_path(url), ENDPOINTS_SCHEMA + REQUESTS_SCHEMA)
         self.endpoints = SqliteEndpointStore(self.db)
+        self.requests = SqliteRequestStore(self.db)
 
     async def open(self) -> None:
         await self.db.open()

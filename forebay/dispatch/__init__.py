@@ -1,0 +1,1 @@
+"""Asynchronous requests: the records, the group-committing writer, the dispatcher."""

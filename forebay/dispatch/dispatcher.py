@@ -1,0 +1,242 @@
+"""The dispatcher: claims due requests, delivers them to the origin, records the outcome.
+
+It holds leases on what it delivers and renews them while the origin works; if this
+process dies, the leases run out and another dispatcher delivers the same requests
+again, with the same `Idempotency-Key`, so the origin can recognise the repeat.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import random
+import socket
+import time
+from collections.abc import Callable
+from typing import Any
+
+import aiohttp
+import structlog
+from yarl import URL
+
+from forebay.admin import metrics
+from forebay.dispatch.limits import ConcurrencyLimit
+from forebay.dispatch.model import AcceptedRequest, DeliveryAttempt, Finish, StoredResponse
+from forebay.policy.backoff import Outcome, RetryPolicy, decide, parse_retry_after
+from forebay.policy.forwarding import end_to_end
+from forebay.policy.request_states import State
+from forebay.settings import AsyncSettings
+from forebay.store.base import RequestStore
+
+log = structlog.get_logger("forebay.dispatch")
+
+IDLE_POLL = 0.05  # seconds between claims when idle: other processes may have accepted
+MAX_IDLE_POLL = 0.5
+ORIGIN_DOWN_PAUSE = (0.5, 30.0)  # first and largest pause while the origin refuses
+
+_OUTCOME_STATE = {
+    Outcome.SUCCEEDED: State.SUCCEEDED,
+    Outcome.FAILED: State.FAILED,
+    Outcome.DEAD: State.DEAD,
+    Outcome.RETRY: State.QUEUED,
+}
+
+
+def lease_owner() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{random.getrandbits(32):08x}"
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+async def release_dead_owners(requests: RequestStore) -> None:
+    """Hand back leases of processes on this host that are gone (after a crash), so their
+    deliveries restart now rather than when the leases run out."""
+    host = socket.gethostname()
+    for owner in await requests.lease_owners():
+        owner_host, _, rest = owner.partition(":")
+        pid = rest.partition(":")[0]
+        mine = owner_host == host and pid.isdigit() and int(pid) != os.getpid()
+        if mine and not _pid_alive(int(pid)):
+            n = await requests.release(owner, time.time())
+            log.warning("took over deliveries of a stopped process", owner=owner, requests=n)
+
+
+class Dispatcher:
+    def __init__(
+        self,
+        requests: RequestStore,
+        session: aiohttp.ClientSession,
+        origin: str,
+        settings: AsyncSettings,
+        limit: ConcurrencyLimit,
+        retry_policy_for: Callable[[AcceptedRequest], RetryPolicy],
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.requests = requests
+        self.session = session
+        self.origin = origin.rstrip("/")
+        self.settings = settings
+        self.limit = limit
+        self.retry_policy_for = retry_policy_for
+        self.clock = clock
+        self.owner = lease_owner()
+        self.rng = random.Random()
+        self.wake = asyncio.Event()
+        self.in_flight: dict[str, asyncio.Task[None]] = {}
+        self.completed: dict[str, asyncio.Event] = {}
+        self.on_done: list[Callable[[AcceptedRequest], Any]] = []
+        self._stopping = False
+        self._paused_until = 0.0
+        self._pause = ORIGIN_DOWN_PAUSE[0]
+        self._tasks: list[asyncio.Task[None]] = []
+
+    def start(self) -> None:
+        self._tasks = [
+            asyncio.create_task(self._claim_loop(), name="dispatch-claim"),
+            asyncio.create_task(self._renew_loop(), name="dispatch-renew"),
+        ]
+
+    def notify(self) -> None:
+        """Something was accepted here: claim without waiting for the next poll."""
+        self.wake.set()
+
+    async def stop(self, grace: float) -> None:
+        """Stop claiming; let deliveries in flight finish within `grace`, hand back the rest."""
+        self._stopping = True
+        self.wake.set()
+        if self.in_flight:
+            await asyncio.wait(list(self.in_flight.values()), timeout=grace)
+        for task in self._tasks:
+            task.cancel()
+        for task in list(self.in_flight.values()):
+            task.cancel()
+        for task in [*self._tasks, *self.in_flight.values()]:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        returned = await self.requests.release(self.owner, self.clock())
+        if returned:
+            log.info("handed back deliveries in flight", requests=returned)
+
+    async def _claim_loop(self) -> None:
+        idle = IDLE_POLL
+        while not self._stopping:
+            now = self.clock()
+            free = self.limit.available()
+            claimed: list[AcceptedRequest] = []
+            if free > 0 and now >= self._paused_until:
+                try:
+                    claimed = await self.requests.claim(
+                        now, free, self.owner, now + self.settings.lease
+                    )
+                except Exception:
+                    log.exception("claiming deliveries failed; trying again")
+            for request in claimed:
+                self.limit.started()
+                self.in_flight[request.id] = asyncio.create_task(self._deliver(request))
+            if claimed:
+                idle = IDLE_POLL
+                continue
+            self.wake.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.wake.wait(), idle)
+            idle = min(idle * 2, MAX_IDLE_POLL)
+
+    async def _renew_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.settings.lease / 3)
+            if self.in_flight:
+                with contextlib.suppress(Exception):
+                    await self.requests.renew(
+                        list(self.in_flight), self.owner, self.clock() + self.settings.lease
+                    )
+
+    async def _deliver(self, r: AcceptedRequest) -> None:
+        started = self.clock()
+        t0 = time.perf_counter()
+        status: int | None = None
+        response: StoredResponse | None = None
+        error: str | None = None
+        retry_after: float | None = None
+        reached = True
+        try:
+            async with self.session.request(
+                r.method,
+                URL(self.origin + r.target, encoded=True),
+                headers=r.headers,
+                data=r.body,
+                allow_redirects=False,
+            ) as resp:
+                body = await resp.content.read(int(self.settings.max_response_body))
+                status = resp.status
+                headers = [
+                    (n.decode("latin-1"), v.decode("latin-1"))
+                    for n, v in end_to_end([(n.lower(), v) for n, v in resp.raw_headers])
+                ]
+                response = StoredResponse(status, headers, body)
+                retry_after = parse_retry_after(resp.headers.get("Retry-After"), self.clock())
+        except aiohttp.ClientConnectorError as e:
+            error, reached = f"could not connect to the origin: {e.os_error}", False
+        except (aiohttp.ClientError, TimeoutError, OSError) as e:
+            error = f"{type(e).__name__}: {e}" if str(e) else type(e).__name__
+        latency = time.perf_counter() - t0
+        self.limit.finished(latency if reached else None, status)
+        if reached:
+            self._pause = ORIGIN_DOWN_PAUSE[0]
+        else:
+            # The origin refuses connections: pause all delivery rather than burn attempts.
+            self._paused_until = self.clock() + self._pause
+            self._pause = min(self._pause * 2, ORIGIN_DOWN_PAUSE[1])
+        now = self.clock()
+        policy = self.retry_policy_for(r)
+        attempts = r.attempts + 1 if reached else r.attempts
+        outcome, due = decide(
+            status,
+            max(attempts, 1),
+            r.accepted_at,
+            now,
+            policy,
+            lambda x: self.rng.uniform(0, x),
+            retry_after,
+        )
+        if not reached and outcome is Outcome.DEAD and now - r.accepted_at <= policy.max_age:
+            outcome, due = Outcome.RETRY, now + self._pause
+        state = _OUTCOME_STATE[outcome]
+        attempt = DeliveryAttempt(0, started, status, latency if reached else None, error)
+        result = Finish(attempt, state, due, response if state != State.QUEUED else None, reached)
+        try:
+            recorded = await self.requests.finish(r.id, self.owner, result, now)
+        except Exception:
+            log.exception("recording a delivery failed; the lease will expire", request=r.id)
+            recorded = False
+        finally:
+            self.in_flight.pop(r.id, None)
+            self.wake.set()
+        if not recorded:
+            return
+        metrics.DELIVERED.labels(outcome.value).inc()
+        if state != State.QUEUED:
+            r.state, r.response = state, response
+            event = self.completed.pop(r.id, None)
+            if event is not None:
+                event.set()
+            for hook in self.on_done:
+                hook(r)
+        log.info(
+            "delivery",
+            request=r.id,
+            endpoint=r.endpoint,
+            status=status,
+            outcome=outcome.value,
+            attempt=attempts,
+            error=error,
+            latency_ms=round(latency * 1000, 2),
+        )

@@ -1,0 +1,436 @@
+"""The durable request queue on SQLite.
+
+A lane is a row per ordering key with pending work: when it is next due and who holds
+it. Claiming reads due lanes (an index on `next_at`), never the whole backlog, so a
+million requests queued behind one key cost nothing to the other keys.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Sequence
+from typing import Any
+
+from forebay.dispatch.model import (
+    AcceptedRequest,
+    DeliveryAttempt,
+    Finish,
+    RequestFilter,
+    StoredResponse,
+)
+from forebay.policy.idempotency import KeyRecord
+from forebay.policy.request_states import DONE, State
+from forebay.store.sqlite_db import SqliteDatabase, transaction
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS requests (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    id TEXT NOT NULL UNIQUE,
+    consumer TEXT NOT NULL,
+    endpoint_id TEXT,
+    endpoint TEXT NOT NULL,
+    method TEXT NOT NULL,
+    target TEXT NOT NULL,
+    headers TEXT NOT NULL,
+    body BLOB NOT NULL,
+    ordering_key TEXT NOT NULL,
+    fingerprint TEXT NOT NULL,
+    idempotency_key TEXT,
+    callback TEXT,
+    state TEXT NOT NULL,
+    accepted_at REAL NOT NULL,
+    updated_at REAL NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    next_at REAL NOT NULL,
+    lease_owner TEXT,
+    lease_until REAL,
+    response_status INTEGER,
+    response_headers TEXT,
+    response_body BLOB,
+    callback_state TEXT
+);
+CREATE INDEX IF NOT EXISTS requests_pending ON requests (ordering_key, seq)
+    WHERE state IN ('queued', 'in_flight');
+CREATE INDEX IF NOT EXISTS requests_by_state ON requests (state, seq);
+CREATE TABLE IF NOT EXISTS attempts (
+    request_id TEXT NOT NULL,
+    number INTEGER NOT NULL,
+    started_at REAL NOT NULL,
+    status INTEGER,
+    latency REAL,
+    error TEXT,
+    PRIMARY KEY (request_id, number)
+);
+CREATE TABLE IF NOT EXISTS lanes (
+    ordering_key TEXT PRIMARY KEY,
+    next_at REAL NOT NULL,
+    lease_owner TEXT,
+    lease_until REAL
+);
+CREATE INDEX IF NOT EXISTS lanes_due ON lanes (next_at);
+CREATE TABLE IF NOT EXISTS idempotency (
+    consumer TEXT NOT NULL,
+    key TEXT NOT NULL,
+    fingerprint TEXT NOT NULL,
+    request_id TEXT NOT NULL,
+    expires_at REAL NOT NULL,
+    PRIMARY KEY (consumer, key)
+);
+"""
+
+_COLUMNS = (
+    "id, consumer, endpoint_id, endpoint, method, target, headers, ordering_key, "
+    "fingerprint, idempotency_key, callback, state, accepted_at, updated_at, attempts, "
+    "next_at, response_status, response_headers, callback_state"
+)
+
+
+def _row(r: sqlite3.Row, body: bytes = b"", response_body: bytes | None = None) -> AcceptedRequest:
+    response = None
+    if r["response_status"] is not None:
+        response = StoredResponse(
+            r["response_status"],
+            [tuple(h) for h in json.loads(r["response_headers"])],
+            response_body or b"",
+        )
+    return AcceptedRequest(
+        id=r["id"],
+        consumer=r["consumer"],
+        endpoint_id=r["endpoint_id"],
+        endpoint=r["endpoint"],
+        method=r["method"],
+        target=r["target"],
+        headers=[tuple(h) for h in json.loads(r["headers"])],
+        body=body,
+        ordering_key=r["ordering_key"],
+        fingerprint=r["fingerprint"],
+        idempotency_key=r["idempotency_key"],
+        callback=r["callback"],
+        state=State(r["state"]),
+        accepted_at=r["accepted_at"],
+        updated_at=r["updated_at"],
+        attempts=r["attempts"],
+        next_attempt_at=r["next_at"],
+        response=response,
+        callback_state=r["callback_state"],
+    )
+
+
+def _advance_lane(c: sqlite3.Connection, key: str, now: float) -> None:
+    """After the head of a lane is done: point the lane at its next request, or drop it."""
+    head = c.execute(
+        "SELECT next_at FROM requests WHERE ordering_key = ? AND state IN "
+        "('queued', 'in_flight') ORDER BY seq LIMIT 1",
+        (key,),
+    ).fetchone()
+    if head is None:
+        c.execute("DELETE FROM lanes WHERE ordering_key = ?", (key,))
+    else:
+        c.execute(
+            "UPDATE lanes SET next_at = ?, lease_owner = NULL, lease_until = NULL "
+            "WHERE ordering_key = ?",
+            (max(now, head[0]), key),
+        )
+
+
+class SqliteRequestStore:
+    def __init__(self, db: SqliteDatabase) -> None:
+        self._db = db
+
+    async def accept(self, batch: Sequence[AcceptedRequest], key_ttl: float) -> list[str | None]:
+        def write(c: sqlite3.Connection) -> list[str | None]:
+            out: list[str | None] = []
+            for r in batch:
+                if r.idempotency_key is not None:
+                    cur = c.execute(
+                        "INSERT INTO idempotency (consumer, key, fingerprint, request_id, "
+                        "expires_at) VALUES (?, ?, ?, ?, ?) ON CONFLICT (consumer, key) DO "
+                        "UPDATE SET fingerprint = excluded.fingerprint, request_id = "
+                        "excluded.request_id, expires_at = excluded.expires_at "
+                        "WHERE idempotency.expires_at <= ? RETURNING request_id",
+                        (
+                            r.consumer,
+                            r.idempotency_key,
+                            r.fingerprint,
+                            r.id,
+                            r.accepted_at + key_ttl,
+                            r.accepted_at,
+                        ),
+                    ).fetchone()
+                    if cur is None:
+                        held = c.execute(
+                            "SELECT request_id FROM idempotency WHERE consumer = ? AND key = ?",
+                            (r.consumer, r.idempotency_key),
+                        ).fetchone()
+                        out.append(held[0])
+                        continue
+                c.execute(
+                    "INSERT INTO requests (id, consumer, endpoint_id, endpoint, method, target, "
+                    "headers, body, ordering_key, fingerprint, idempotency_key, callback, state, "
+                    "accepted_at, updated_at, next_at, callback_state) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'queued', ?, ?, ?, ?)",
+                    (
+                        r.id,
+                        r.consumer,
+                        r.endpoint_id,
+                        r.endpoint,
+                        r.method,
+                        r.target,
+                        json.dumps(r.headers),
+                        r.body,
+                        r.ordering_key,
+                        r.fingerprint,
+                        r.idempotency_key,
+                        r.callback,
+                        r.accepted_at,
+                        r.accepted_at,
+                        r.accepted_at,
+                        "pending" if r.callback else None,
+                    ),
+                )
+                c.execute(
+                    "INSERT OR IGNORE INTO lanes (ordering_key, next_at) VALUES (?, ?)",
+                    (r.ordering_key, r.accepted_at),
+                )
+                out.append(None)
+            return out
+
+        return await self._db.run(lambda c: transaction(c, write))
+
+    async def key(self, consumer: str, key: str, now: float) -> KeyRecord | None:
+        row = await self._db.run(
+            lambda c: c.execute(
+                "SELECT fingerprint, request_id, expires_at FROM idempotency "
+                "WHERE consumer = ? AND key = ? AND expires_at > ?",
+                (consumer, key, now),
+            ).fetchone()
+        )
+        return KeyRecord(row[0], row[1], row[2]) if row else None
+
+    async def get(self, request_id: str) -> AcceptedRequest | None:
+        def read(c: sqlite3.Connection) -> AcceptedRequest | None:
+            r = c.execute(
+                f"SELECT {_COLUMNS}, body, response_body FROM requests WHERE id = ?",
+                (request_id,),
+            ).fetchone()
+            if r is None:
+                return None
+            req = _row(r, r["body"], r["response_body"])
+            req.history = [
+                DeliveryAttempt(*a)
+                for a in c.execute(
+                    "SELECT number, started_at, status, latency, error FROM attempts "
+                    "WHERE request_id = ? ORDER BY number",
+                    (request_id,),
+                )
+            ]
+            return req
+
+        return await self._db.run(read)
+
+    async def find(self, where: RequestFilter) -> list[AcceptedRequest]:
+        clauses, args = [], []
+        for column, value in (
+            ("state", where.state),
+            ("endpoint_id", where.endpoint_id),
+            ("consumer", where.consumer),
+        ):
+            if value is not None:
+                clauses.append(f"{column} = ?")
+                args.append(str(value))
+        if where.before:
+            clauses.append("seq < (SELECT seq FROM requests WHERE id = ?)")
+            args.append(where.before)
+        sql = f"SELECT {_COLUMNS} FROM requests"
+        if clauses:
+            sql += " WHERE " + " AND ".join(clauses)
+        sql += " ORDER BY seq DESC LIMIT ?"
+        rows = await self._db.run(lambda c: c.execute(sql, (*args, where.limit)).fetchall())
+        return [_row(r) for r in rows]
+
+    async def claim(
+        self, now: float, limit: int, owner: str, lease_until: float
+    ) -> list[AcceptedRequest]:
+        def write(c: sqlite3.Connection) -> list[AcceptedRequest]:
+            claimed: list[AcceptedRequest] = []
+            lanes = c.execute(
+                "SELECT ordering_key FROM lanes WHERE next_at <= ? AND "
+                "(lease_until IS NULL OR lease_until < ?) ORDER BY next_at LIMIT ?",
+                (now, now, limit * 2),
+            ).fetchall()
+            for (key,) in lanes:
+                if len(claimed) >= limit:
+                    break
+                head = c.execute(
+                    f"SELECT {_COLUMNS}, body FROM requests WHERE ordering_key = ? AND "
+                    "state IN ('queued', 'in_flight') ORDER BY seq LIMIT 1",
+                    (key,),
+                ).fetchone()
+                if head is None:
+                    c.execute("DELETE FROM lanes WHERE ordering_key = ?", (key,))
+                    continue
+                if head["state"] == State.QUEUED and head["next_at"] > now:
+                    c.execute(
+                        "UPDATE lanes SET next_at = ? WHERE ordering_key = ?",
+                        (head["next_at"], key),
+                    )
+                    continue
+                c.execute(
+                    "UPDATE requests SET state = 'in_flight', lease_owner = ?, lease_until = ?, "
+                    "updated_at = ? WHERE id = ?",
+                    (owner, lease_until, now, head["id"]),
+                )
+                c.execute(
+                    "UPDATE lanes SET lease_owner = ?, lease_until = ? WHERE ordering_key = ?",
+                    (owner, lease_until, key),
+                )
+                req = _row(head, head["body"])
+                req.state = State.IN_FLIGHT
+                claimed.append(req)
+            return claimed
+
+        return await self._db.run(lambda c: transaction(c, write))
+
+    async def renew(self, ids: Sequence[str], owner: str, lease_until: float) -> None:
+        def write(c: sqlite3.Connection) -> None:
+            for rid in ids:
+                c.execute(
+                    "UPDATE requests SET lease_until = ? WHERE id = ? AND lease_owner = ? "
+                    "AND state = 'in_flight'",
+                    (lease_until, rid, owner),
+                )
+                c.execute(
+                    "UPDATE lanes SET lease_until = ? WHERE lease_owner = ? AND ordering_key = "
+                    "(SELECT ordering_key FROM requests WHERE id = ?)",
+                    (lease_until, owner, rid),
+                )
+
+        await self._db.run(lambda c: transaction(c, write))
+
+    async def finish(self, request_id: str, owner: str, result: Finish, now: float) -> bool:
+        def write(c: sqlite3.Connection) -> bool:
+            row = c.execute(
+                "SELECT ordering_key, attempts FROM requests WHERE id = ? AND state = "
+                "'in_flight' AND lease_owner = ?",
+                (request_id, owner),
+            ).fetchone()
+            if row is None:
+                return False
+            key, attempts = row
+            a = result.attempt
+            number = c.execute(
+                "SELECT COUNT(*) + 1 FROM attempts WHERE request_id = ?", (request_id,)
+            ).fetchone()[0]
+            c.execute(
+                "INSERT INTO attempts VALUES (?, ?, ?, ?, ?, ?)",
+                (request_id, number, a.started_at, a.status, a.latency, a.error),
+            )
+            resp = result.response
+            c.execute(
+                "UPDATE requests SET state = ?, attempts = ?, next_at = ?, updated_at = ?, "
+                "lease_owner = NULL, lease_until = NULL, response_status = ?, "
+                "response_headers = ?, response_body = ? WHERE id = ?",
+                (
+                    result.state.value,
+                    attempts + result.counts,
+                    result.next_attempt_at or now,
+                    now,
+                    resp.status if resp else None,
+                    json.dumps(resp.headers) if resp else None,
+                    resp.body if resp else None,
+                    request_id,
+                ),
+            )
+            if result.state == State.QUEUED:
+                c.execute(
+                    "UPDATE lanes SET next_at = ?, lease_owner = NULL, lease_until = NULL "
+                    "WHERE ordering_key = ?",
+                    (result.next_attempt_at or now, key),
+                )
+            else:
+                _advance_lane(c, key, now)
+            return True
+
+        return await self._db.run(lambda c: transaction(c, write))
+
+    async def release(self, owner: str, now: float) -> int:
+        def write(c: sqlite3.Connection) -> int:
+            n = c.execute(
+                "UPDATE requests SET state = 'queued', lease_owner = NULL, lease_until = NULL, "
+                "updated_at = ? WHERE lease_owner = ? AND state = 'in_flight'",
+                (now, owner),
+            ).rowcount
+            c.execute(
+                "UPDATE lanes SET lease_owner = NULL, lease_until = NULL, next_at = ? "
+                "WHERE lease_owner = ?",
+                (now, owner),
+            )
+            return int(n)
+
+        return await self._db.run(lambda c: transaction(c, write))
+
+    async def lease_owners(self) -> list[str]:
+        rows = await self._db.run(
+            lambda c: c.execute(
+                "SELECT DISTINCT lease_owner FROM lanes WHERE lease_owner IS NOT NULL"
+            ).fetchall()
+        )
+        return [r[0] for r in rows]
+
+    async def cancel(self, request_id: str, now: float) -> AcceptedRequest | None:
+        def write(c: sqlite3.Connection) -> None:
+            c.execute(
+                "UPDATE requests SET state = 'cancelled', updated_at = ? "
+                "WHERE id = ? AND state = 'queued'",
+                (now, request_id),
+            )
+
+        await self._db.run(lambda c: transaction(c, write))
+        return await self.get(request_id)
+
+    async def replay(self, request_ids: Sequence[str], now: float) -> int:
+        def write(c: sqlite3.Connection) -> int:
+            n = 0
+            for rid in request_ids:
+                row = c.execute(
+                    "UPDATE requests SET state = 'queued', attempts = 0, next_at = ?, "
+                    "updated_at = ? WHERE id = ? AND state = 'dead' RETURNING ordering_key",
+                    (now, now, rid),
+                ).fetchone()
+                if row is None:
+                    continue
+                n += 1
+                c.execute(
+                    "INSERT INTO lanes (ordering_key, next_at) VALUES (?, ?) ON CONFLICT "
+                    "(ordering_key) DO UPDATE SET next_at = MIN(next_at, excluded.next_at)",
+                    (row[0], now),
+                )
+            return n
+
+        return await self._db.run(lambda c: transaction(c, write))
+
+    async def counts(self) -> dict[str, int]:
+        rows = await self._db.run(
+            lambda c: c.execute("SELECT state, COUNT(*) FROM requests GROUP BY state").fetchall()
+        )
+        out = {s.value: 0 for s in State}
+        out.update({r[0]: r[1] for r in rows})
+        return out
+
+    async def sweep(self, now: float, keep_done: float) -> int:
+        done = tuple(s.value for s in DONE)
+
+        def write(c: sqlite3.Connection) -> int:
+            c.execute("DELETE FROM idempotency WHERE expires_at <= ?", (now,))
+            old: list[Any] = c.execute(
+                f"SELECT id FROM requests WHERE state IN ({','.join('?' * len(done))}) "
+                "AND updated_at < ?",
+                (*done, now - keep_done),
+            ).fetchall()
+            for (rid,) in old:
+                c.execute("DELETE FROM attempts WHERE request_id = ?", (rid,))
+                c.execute("DELETE FROM requests WHERE id = ?", (rid,))
+            return len(old)
+
+        return await self._db.run(lambda c: transaction(c, write))
