@@ -15,6 +15,7 @@ from forebay.admin import metrics
 from forebay.catalog.catalog import Catalog
 from forebay.catalog.importer import import_files
 from forebay.catalog.merge import merge_import, seed_policies
+from forebay.dispatch.callbacks import CallbackSender
 from forebay.dispatch.dispatcher import Dispatcher, release_dead_owners
 from forebay.dispatch.limits import FixedLimit
 from forebay.dispatch.model import AcceptedRequest
@@ -74,6 +75,7 @@ class Runtime:
         self.session: aiohttp.ClientSession | None = None
         self.writer: GroupCommitWriter | None = None
         self.dispatcher: Dispatcher | None = None
+        self.callbacks: CallbackSender | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._started = False
 
@@ -99,12 +101,22 @@ class Runtime:
                 FixedLimit(self.settings.async_.concurrency),
                 self.retry_policy_for,
             )
+            self.callbacks = CallbackSender(
+                self.settings.callbacks, self.store.requests.set_callback_state
+            )
+            self.dispatcher.on_done.append(self._completed)
             self.dispatcher.start()
             self._tasks.append(asyncio.create_task(self._upkeep(), name="queue-upkeep"))
+
+    def _completed(self, r: AcceptedRequest) -> None:
+        if r.callback and self.callbacks is not None and self.settings.callbacks.secret:
+            self.callbacks.send_later(r)
 
     async def stop(self, grace: float = 10.0) -> None:
         if self.dispatcher:
             await self.dispatcher.stop(grace)
+        if self.callbacks:
+            await self.callbacks.close()
         if self.writer:
             await self.writer.close()
         for task in self._tasks:
@@ -137,10 +149,20 @@ class Runtime:
                 metrics.QUEUE_DEPTH.set(counts["queued"] + counts["in_flight"])
                 if ticks % 60 == 0:
                     await self.store.requests.sweep(time.time(), self.settings.async_.keep_done)
+                    await self._resend_callbacks()
             except Exception:
                 log.exception("queue upkeep failed")
             ticks += 1
             await asyncio.sleep(1.0)
+
+    async def _resend_callbacks(self) -> None:
+        """Callbacks of requests finished by a process that stopped before sending them."""
+        assert self.store is not None and self.callbacks is not None
+        if not self.settings.callbacks.secret:
+            return
+        for r in await self.store.requests.pending_callbacks(100):
+            if r.id not in self.callbacks.sending:
+                self.callbacks.send_later(r)
 
     async def refresh_catalog(self, force: bool = False) -> None:
         assert self.store is not None

@@ -11,6 +11,7 @@ from typing import Any, NoReturn, TypeVar
 import click
 
 from forebay import __version__
+from forebay.cli_requests import register as register_requests
 from forebay.errors import ConfigError, ForebayError, SpecError
 from forebay.logging import configure_logging
 from forebay.settings import Settings, load_settings
@@ -280,6 +281,13 @@ def endpoints_set(
 
     e = _with_store(settings, go)
     click.echo(f"{e.method:7} {e.path:50} {_state(e)}")
+
+
+def _settings_for(config: str | None, store: str | None = None) -> Settings:
+    return _settings(config, store=store)
+
+
+register_requests(main, _with_store, _settings_for, _fail)
 
 
 @main.command()

@@ -14,6 +14,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 import forebay
 from forebay.admin import metrics
 from forebay.admin.auth import AdminAuth
+from forebay.admin.requests_api import requests_router
 from forebay.catalog.endpoint import CachePolicy, Endpoint, EndpointPolicy
 from forebay.gateway.problem import PROBLEM_BASE
 
@@ -70,7 +71,7 @@ def _in_state(e: Endpoint, state: State | None) -> bool:
 
 
 def _problem(status: int, title: str, detail: Any, headers: dict[str, str] | None = None) -> Any:
-    slug = {401: "admin-unauthorized", 404: "not-found", 422: "invalid-input"}.get(
+    slug = {401: "admin-unauthorized", 404: "not-found", 409: "conflict", 422: "invalid-input"}.get(
         status, "admin-error"
     )
     body = {"type": PROBLEM_BASE + slug, "title": title, "status": status, "detail": detail}
@@ -173,6 +174,7 @@ def create_admin_app(runtime: Any, token: str) -> FastAPI:
         await runtime.refresh_catalog()
         return Response(status_code=204)
 
+    api.include_router(requests_router(runtime))
     app.include_router(api)
 
     @app.get("/api/openapi.json", dependencies=[auth], include_in_schema=False)

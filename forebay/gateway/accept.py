@@ -212,6 +212,11 @@ class AsyncAccept:
         return b"".join(parts)
 
     def _refuse_callback(self, url: str, from_client: bool) -> str | None:
+        if self.settings.callbacks.secret is None:
+            return (
+                "This gateway has no callbacks.secret to sign callbacks with, so it takes "
+                "none. The operator can set one (whsec_ and base64) to turn callbacks on."
+            )
         try:
             _, host, _ = parse_target(url)
         except RefusedTarget as e:

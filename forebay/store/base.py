@@ -77,6 +77,12 @@ class RequestStore(Protocol):
     async def sweep(self, now: float, keep_done: float) -> int:
         """Forget expired idempotency keys and requests done more than `keep_done` ago."""
 
+    async def set_callback_state(self, request_id: str, state: str) -> None:
+        """`pending`, then `delivered`, `failed` or `refused`."""
+
+    async def pending_callbacks(self, limit: int) -> list[AcceptedRequest]:
+        """Done requests whose callback has not been sent (after a restart)."""
+
 
 class Store(Protocol):
     url: str

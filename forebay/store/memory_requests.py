@@ -200,3 +200,17 @@ class MemoryRequestStore:
         for rid in old:
             del self._rows[rid]
         return len(old)
+
+    async def set_callback_state(self, request_id: str, state: str) -> None:
+        row = self._rows.get(request_id)
+        if row is not None:
+            row.request.callback_state = state
+
+    async def pending_callbacks(self, limit: int) -> list[AcceptedRequest]:
+        rows = sorted(self._rows.values(), key=lambda r: r.seq)
+        due = [
+            copy.deepcopy(r.request)
+            for r in rows
+            if r.request.callback_state == "pending" and r.request.state in DONE
+        ]
+        return due[:limit]

@@ -6,7 +6,7 @@ import sqlite3
 from collections.abc import Sequence
 
 from forebay.catalog.endpoint import Endpoint
-from forebay.store.sqlite_db import SqliteDatabase, sqlite_path, transaction
+from forebay.store.sqlite_db import SqliteDatabase, sqlite_max_size, sqlite_path, transaction
 from forebay.store.sqlite_requests import SCHEMA as REQUESTS_SCHEMA
 from forebay.store.sqlite_requests import SqliteRequestStore
 
@@ -73,7 +73,9 @@ class SqliteEndpointStore:
 class SqliteStore:
     def __init__(self, url: str) -> None:
         self.url = url
-        self.db = SqliteDatabase(sqlite_path(url), ENDPOINTS_SCHEMA + REQUESTS_SCHEMA)
+        self.db = SqliteDatabase(
+            sqlite_path(url), ENDPOINTS_SCHEMA + REQUESTS_SCHEMA, sqlite_max_size(url)
+        )
         self.endpoints = SqliteEndpointStore(self.db)
         self.requests = SqliteRequestStore(self.db)
 

@@ -13,6 +13,11 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TypeVar
+from urllib.parse import parse_qs
+
+from pydantic import ByteSize, TypeAdapter, ValidationError
+
+from forebay.errors import ConfigError
 
 T = TypeVar("T")
 
@@ -21,16 +26,29 @@ SCHEMA_VERSION = 2
 
 def sqlite_path(url: str) -> str:
     """`sqlite:///forebay.db` -> `forebay.db`, `sqlite:////var/lib/f.db` -> `/var/lib/f.db`."""
-    path = url.removeprefix("sqlite://")
+    path = url.removeprefix("sqlite://").partition("?")[0]
     return path[1:] if path.startswith("/") else path
+
+
+def sqlite_max_size(url: str) -> int | None:
+    """`?max_size=500MB`: a cap on the file, so a full queue fails accepts cleanly (503)
+    before it fills the disk under everything else."""
+    query = parse_qs(url.partition("?")[2])
+    if "max_size" not in query:
+        return None
+    try:
+        return int(TypeAdapter(ByteSize).validate_python(query["max_size"][0]))
+    except ValidationError as e:
+        raise ConfigError(f"{url}: max_size is not a size such as 500MB") from e
 
 
 class SqliteDatabase:
     """One connection on one thread; `run` executes a function there."""
 
-    def __init__(self, path: str, schema: str) -> None:
+    def __init__(self, path: str, schema: str, max_size: int | None = None) -> None:
         self.path = path
         self.schema = schema
+        self.max_size = max_size
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="forebay-sqlite")
         self._conn: sqlite3.Connection | None = None
 
@@ -42,6 +60,9 @@ class SqliteDatabase:
         conn.execute("PRAGMA synchronous=FULL")
         conn.execute("PRAGMA busy_timeout=10000")
         conn.execute("PRAGMA foreign_keys=ON")
+        if self.max_size:
+            page = conn.execute("PRAGMA page_size").fetchone()[0]
+            conn.execute(f"PRAGMA max_page_count={max(1, self.max_size // page)}")
         version = conn.execute("PRAGMA user_version").fetchone()[0]
         if version > SCHEMA_VERSION:
             raise RuntimeError(

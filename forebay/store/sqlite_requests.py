@@ -434,3 +434,25 @@ class SqliteRequestStore:
             return len(old)
 
         return await self._db.run(lambda c: transaction(c, write))
+
+    async def set_callback_state(self, request_id: str, state: str) -> None:
+        await self._db.run(
+            lambda c: c.execute(
+                "UPDATE requests SET callback_state = ? WHERE id = ?", (state, request_id)
+            )
+        )
+
+    async def pending_callbacks(self, limit: int) -> list[AcceptedRequest]:
+        done = tuple(s.value for s in DONE)
+
+        def read(c: sqlite3.Connection) -> list[str]:
+            rows = c.execute(
+                f"SELECT id FROM requests WHERE callback_state = 'pending' AND state IN "
+                f"({','.join('?' * len(done))}) ORDER BY seq LIMIT ?",
+                (*done, limit),
+            ).fetchall()
+            return [r[0] for r in rows]
+
+        ids = await self._db.run(read)
+        found = [await self.get(rid) for rid in ids]
+        return [r for r in found if r is not None]
