@@ -24,6 +24,8 @@ def demo_settings(port: int, store_dir: str) -> Settings:
             "admin": {"listen": f"127.0.0.1:{port + 1}", "token": DEMO_TOKEN},
             "store": f"sqlite:///{store_dir}/forebay-demo.db",
             "import": [str(SPEC)],
+            # The headline feature, on from the start: orders are taken at once (202).
+            "endpoints": {"POST /orders": {"managed": True, "async": True}},
             "log": {"format": "console"},
         }
     )
@@ -41,7 +43,9 @@ def banner(settings: Settings) -> str:
 
   Try:
     curl -s {data}/items
-    curl -s -X POST {data}/orders -H 'content-type: application/json' -d '{{"item": 1}}'
+    curl -si -X POST {data}/orders -H 'content-type: application/json' -d '{{"item": 1}}'
+        (POST /orders is asynchronous: 202 at once; follow its Location for the result)
+    curl -s {data}/_forebay/requests/ID
     curl -s -H 'Authorization: Bearer {DEMO_TOKEN}' {admin}/api/endpoints
     curl -s -H 'Authorization: Bearer {DEMO_TOKEN}' {admin}/metrics | grep forebay_requests
 

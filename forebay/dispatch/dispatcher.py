@@ -47,6 +47,17 @@ def lease_owner() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{random.getrandbits(32):08x}"
 
 
+async def _read_capped(resp: aiohttp.ClientResponse, cap: int) -> bytes:
+    """The body, or its first `cap` bytes: what is kept for replay is bounded."""
+    parts, size = [], 0
+    async for chunk in resp.content.iter_any():
+        parts.append(chunk[: cap - size])
+        size += len(chunk)
+        if size >= cap:
+            break
+    return b"".join(parts)
+
+
 def _pid_alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
@@ -175,7 +186,7 @@ class Dispatcher:
                 data=r.body,
                 allow_redirects=False,
             ) as resp:
-                body = await resp.content.read(int(self.settings.max_response_body))
+                body = await _read_capped(resp, int(self.settings.max_response_body))
                 status = resp.status
                 headers = [
                     (n.decode("latin-1"), v.decode("latin-1"))

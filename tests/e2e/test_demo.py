@@ -53,7 +53,15 @@ def test_demo_serves_the_shop(tmp_path: Path) -> None:
             body=b'{"item": 1}',
             headers={"Content-Type": "application/json"},
         )
-        assert made.status == 201 and made.headers["location"].startswith("/orders/")
+        assert made.status == 202, made.body
+        status_url = made.headers["location"]
+
+        def delivered() -> bool:
+            return bool(request(port, "GET", status_url).json()["status"] == "succeeded")
+
+        wait_until(delivered, what="the demo order to be delivered")
+        created = request(port, "GET", status_url + "/response")
+        assert created.status == 201 and created.headers["location"].startswith("/orders/")
         token = {"Authorization": "Bearer demo-admin-token"}
         endpoints = request(port + 1, "GET", "/api/endpoints", headers=token).json()
         assert len(endpoints) == 16
