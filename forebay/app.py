@@ -102,7 +102,9 @@ class Runtime:
                 self.retry_policy_for,
             )
             self.callbacks = CallbackSender(
-                self.settings.callbacks, self.store.requests.set_callback_state
+                self.settings.callbacks,
+                self.store.requests.set_callback_state,
+                self.store.requests.get,
             )
             self.dispatcher.on_done.append(self._completed)
             self.dispatcher.start()
@@ -113,12 +115,20 @@ class Runtime:
             self.callbacks.send_later(r)
 
     async def stop(self, grace: float = 10.0) -> None:
+        # Each step runs even if an earlier one failed: a store error must not keep the
+        # connection pool or the store open, nor turn a clean stop into a crash.
+        steps = []
         if self.dispatcher:
-            await self.dispatcher.stop(grace)
+            steps.append(self.dispatcher.stop(grace))
         if self.callbacks:
-            await self.callbacks.close()
+            steps.append(self.callbacks.close())
         if self.writer:
-            await self.writer.close()
+            steps.append(self.writer.close())
+        for step in steps:
+            try:
+                await step
+            except Exception:
+                log.exception("stopping: a step failed; going on")
         for task in self._tasks:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):

@@ -74,10 +74,12 @@ class CallbackSender:
         self,
         settings: CallbackSettings,
         record: Callable[[str, str], Awaitable[None]],
+        load: Callable[[str], Awaitable[AcceptedRequest | None]],
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.settings = settings
         self.record = record  # (request id, final callback state) -> stored
+        self.load = load  # the request as stored now, attempts and all
         self.clock = clock
         self.rng = random.Random()
         self.policy = RetryPolicy(max_attempts=settings.max_attempts, base=1.0, cap=60.0)
@@ -104,6 +106,7 @@ class CallbackSender:
 
     async def send(self, r: AcceptedRequest) -> str:
         assert r.callback is not None
+        r = await self.load(r.id) or r
         state = await self._attempts(r)
         try:
             await self.record(r.id, state)

@@ -33,7 +33,7 @@ log = structlog.get_logger("forebay.dispatch")
 
 IDLE_POLL = 0.05  # seconds between claims when idle: other processes may have accepted
 MAX_IDLE_POLL = 0.5
-ORIGIN_DOWN_PAUSE = (0.5, 30.0)  # first and largest pause while the origin refuses
+ORIGIN_DOWN_PAUSE = (0.25, 5.0)  # first and largest pause while the origin refuses
 
 _OUTCOME_STATE = {
     Outcome.SUCCEEDED: State.SUCCEEDED,
@@ -107,6 +107,7 @@ class Dispatcher:
         self.on_done: list[Callable[[AcceptedRequest], Any]] = []
         self._stopping = False
         self._paused_until = 0.0
+        self._probing = False
         self._pause = ORIGIN_DOWN_PAUSE[0]
         self._tasks: list[asyncio.Task[None]] = []
 
@@ -142,6 +143,8 @@ class Dispatcher:
         while not self._stopping:
             now = self.clock()
             free = self.limit.available()
+            if self._probing:  # the origin was refusing: one request finds out if it is back
+                free = 1 if not self.in_flight else 0
             claimed: list[AcceptedRequest] = []
             if free > 0 and now >= self._paused_until:
                 try:
@@ -200,13 +203,16 @@ class Dispatcher:
             error = f"{type(e).__name__}: {e}" if str(e) else type(e).__name__
         latency = time.perf_counter() - t0
         self.limit.finished(latency if reached else None, status)
+        now = self.clock()
         if reached:
             self._pause = ORIGIN_DOWN_PAUSE[0]
-        else:
-            # The origin refuses connections: pause all delivery rather than burn attempts.
-            self._paused_until = self.clock() + self._pause
+            self._probing = False
+        elif now >= self._paused_until:
+            # The origin refuses connections: pause all delivery rather than burn attempts,
+            # then probe with one request. Refusals of one round extend the pause once.
+            self._paused_until = now + self._pause
             self._pause = min(self._pause * 2, ORIGIN_DOWN_PAUSE[1])
-        now = self.clock()
+            self._probing = True
         policy = self.retry_policy_for(r)
         attempts = r.attempts + 1 if reached else r.attempts
         outcome, due = decide(
@@ -218,8 +224,8 @@ class Dispatcher:
             lambda x: self.rng.uniform(0, x),
             retry_after,
         )
-        if not reached and outcome is Outcome.DEAD and now - r.accepted_at <= policy.max_age:
-            outcome, due = Outcome.RETRY, now + self._pause
+        if not reached and (outcome is Outcome.RETRY or now - r.accepted_at <= policy.max_age):
+            outcome, due = Outcome.RETRY, self._paused_until
         state = _OUTCOME_STATE[outcome]
         attempt = DeliveryAttempt(0, started, status, latency if reached else None, error)
         result = Finish(attempt, state, due, response if state != State.QUEUED else None, reached)

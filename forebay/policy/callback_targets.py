@@ -58,12 +58,28 @@ def check_addresses(host: str, addresses: Iterable[str], allowlist: Iterable[str
     allow = list(allowlist)
     for address in addresses:
         if special_address(address) and not (
-            host_allowed(address, allow) or _listed_exactly(host, allow)
+            _address_listed(address, allow) or _listed_exactly(host, allow)
         ):
             raise RefusedTarget(
                 f"{host} resolves to {address}, a loopback, private or link-local address; "
                 "list it in callbacks.allow to call it"
             )
+
+
+def _address_listed(address: str, allowlist: list[str]) -> bool:
+    """The address itself or a CIDR range holding it is listed; a wildcard such as `*`
+    allows hosts, not special addresses."""
+    ip = ipaddress.ip_address(address)
+    for entry in allowlist:
+        try:
+            if "/" in entry:
+                if ip in ipaddress.ip_network(entry, strict=False):
+                    return True
+            elif ip == ipaddress.ip_address(entry):
+                return True
+        except ValueError:
+            continue
+    return False
 
 
 def _listed_exactly(host: str, allowlist: list[str]) -> bool:

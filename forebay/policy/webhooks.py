@@ -37,8 +37,9 @@ def verify(
     is within `tolerance` seconds of `now` (replay protection)."""
     if abs(now - timestamp) > tolerance:
         return False
-    expected = sign(secret, msg_id, timestamp, body)
-    return any(hmac.compare_digest(expected, s) for s in header.split())
+    expected = sign(secret, msg_id, timestamp, body).encode()
+    # bytes, not str: compare_digest raises on a str with non-ASCII characters
+    return any(hmac.compare_digest(expected, s.encode()) for s in header.split())
 
 
 def headers(secret: str, msg_id: str, timestamp: int, body: bytes) -> dict[str, str]:

@@ -7,7 +7,7 @@ import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from forebay.dispatch.model import AcceptedRequest, Finish, RequestFilter
+from forebay.dispatch.model import AcceptedRequest, Finish, RequestFilter, StoredResponse
 from forebay.policy.idempotency import KeyRecord
 from forebay.policy.request_states import DONE, PENDING, State
 
@@ -61,10 +61,14 @@ class MemoryRequestStore:
         return copy.deepcopy(row.request) if row else None
 
     async def find(self, where: RequestFilter) -> list[AcceptedRequest]:
-        before = self._rows[where.before].seq if where.before in self._rows else None
+        if where.before is not None and where.before not in self._rows:
+            return []  # as SQLite: nothing is older than an unknown cursor
+        before = self._rows[where.before].seq if where.before is not None else None
         rows = sorted(self._rows.values(), key=lambda r: r.seq, reverse=True)
-        out = []
+        out: list[AcceptedRequest] = []
         for row in rows:
+            if len(out) >= where.limit:
+                break
             r = row.request
             if (
                 (where.state is None or r.state == where.state)
@@ -74,18 +78,24 @@ class MemoryRequestStore:
             ):
                 brief = copy.copy(r)
                 brief.body, brief.history = b"", []
-                out.append(brief)
-                if len(out) >= where.limit:
-                    break
+                if r.response is not None:
+                    brief.response = StoredResponse(r.response.status, r.response.headers, b"")
+                out.append(copy.deepcopy(brief))
         return out
 
     def _head(self, key: str) -> _Row | None:
+        """The lane's request in flight, if any (a replayed request may sort before it),
+        else its earliest queued one."""
         pending = [
             row
             for row in self._rows.values()
             if row.request.ordering_key == key and row.request.state in PENDING
         ]
-        return min(pending, key=lambda row: row.seq) if pending else None
+        return (
+            min(pending, key=lambda row: (row.request.state != State.IN_FLIGHT, row.seq))
+            if pending
+            else None
+        )
 
     def _advance(self, key: str, now: float) -> None:
         head = self._head(key)
@@ -143,10 +153,7 @@ class MemoryRequestStore:
         r.updated_at = now
         r.response = copy.deepcopy(result.response)
         row.owner = row.lease_until = None
-        if result.state == State.QUEUED:
-            self._lanes[r.ordering_key] = _Lane(r.next_attempt_at)
-        else:
-            self._advance(r.ordering_key, now)
+        self._advance(r.ordering_key, now)
         return True
 
     async def release(self, owner: str, now: float) -> int:
@@ -154,6 +161,7 @@ class MemoryRequestStore:
         for row in self._rows.values():
             if row.owner == owner and row.request.state == State.IN_FLIGHT:
                 row.request.state, row.owner, row.lease_until = State.QUEUED, None, None
+                row.request.updated_at = now
                 n += 1
         for lane in self._lanes.values():
             if lane.owner == owner:
@@ -168,7 +176,10 @@ class MemoryRequestStore:
         if row is None:
             return None
         if row.request.state == State.QUEUED:
+            was_head = self._head(row.request.ordering_key) is row
             row.request.state, row.request.updated_at = State.CANCELLED, now
+            if was_head:  # a head waiting for a retry must not hold its lane back
+                self._advance(row.request.ordering_key, now)
         return copy.deepcopy(row.request)
 
     async def replay(self, request_ids: Sequence[str], now: float) -> int:

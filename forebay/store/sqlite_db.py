@@ -42,8 +42,21 @@ def sqlite_max_size(url: str) -> int | None:
         raise ConfigError(f"{url}: max_size is not a size such as 500MB") from e
 
 
+# Bookkeeping (claims, outcomes, leases) may grow the file this much past `max_size`, so a
+# store full of accepted requests can still deliver them and record that it did.
+BOOKKEEPING_HEADROOM = 1.25
+
+
 class SqliteDatabase:
-    """One connection on one thread; `run` executes a function there."""
+    """One connection on one thread; `run` executes a function there.
+
+    Two kinds of writes: durable ones (accepting a request, cancelling it, a policy
+    change) are fsynced before they return (`synchronous=FULL`) and respect `max_size`;
+    bookkeeping (claims, attempt outcomes, leases) is committed with
+    `synchronous=NORMAL`: it survives a crash of the process, and after a power loss the
+    worst case is a delivery made again, which at-least-once delivery allows. In WAL mode
+    the next durable commit also makes every earlier one durable.
+    """
 
     def __init__(self, path: str, schema: str, max_size: int | None = None) -> None:
         self.path = path
@@ -51,6 +64,8 @@ class SqliteDatabase:
         self.max_size = max_size
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="forebay-sqlite")
         self._conn: sqlite3.Connection | None = None
+        self._durable: bool | None = None
+        self._pages: tuple[int, int] | None = None
 
     def _open(self) -> None:
         if self.path != ":memory:":
@@ -62,7 +77,8 @@ class SqliteDatabase:
         conn.execute("PRAGMA foreign_keys=ON")
         if self.max_size:
             page = conn.execute("PRAGMA page_size").fetchone()[0]
-            conn.execute(f"PRAGMA max_page_count={max(1, self.max_size // page)}")
+            pages = max(1, self.max_size // page)
+            self._pages = (pages, int(pages * BOOKKEEPING_HEADROOM))
         version = conn.execute("PRAGMA user_version").fetchone()[0]
         if version > SCHEMA_VERSION:
             raise RuntimeError(
@@ -76,11 +92,25 @@ class SqliteDatabase:
     async def open(self) -> None:
         await asyncio.get_running_loop().run_in_executor(self._executor, self._open)
 
-    async def run(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+    def _mode(self, conn: sqlite3.Connection, durable: bool | None) -> None:
+        if durable is None or durable == self._durable:
+            return
+        conn.execute(f"PRAGMA synchronous={'FULL' if durable else 'NORMAL'}")
+        if self._pages:
+            conn.execute(f"PRAGMA max_page_count={self._pages[0 if durable else 1]}")
+        self._durable = durable
+
+    async def run(self, fn: Callable[[sqlite3.Connection], T], durable: bool | None = True) -> T:
+        """Run `fn` on the store's thread; `durable=None` for reads, which need no mode."""
         conn = self._conn
         if conn is None:
             raise RuntimeError("the SQLite store is not open")
-        return await asyncio.get_running_loop().run_in_executor(self._executor, fn, conn)
+
+        def call(c: sqlite3.Connection) -> T:
+            self._mode(c, durable)
+            return fn(c)
+
+        return await asyncio.get_running_loop().run_in_executor(self._executor, call, conn)
 
     async def close(self) -> None:
         conn, self._conn = self._conn, None
@@ -93,8 +123,10 @@ def transaction(conn: sqlite3.Connection, fn: Callable[[sqlite3.Connection], T])
     conn.execute("BEGIN IMMEDIATE")
     try:
         result = fn(conn)
+        conn.execute("COMMIT")
     except BaseException:
-        conn.execute("ROLLBACK")
+        # SQLite rolls back by itself after some errors (a full disk among them).
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
         raise
-    conn.execute("COMMIT")
     return result

@@ -33,7 +33,6 @@ CREATE TABLE IF NOT EXISTS requests (
     method TEXT NOT NULL,
     target TEXT NOT NULL,
     headers TEXT NOT NULL,
-    body BLOB NOT NULL,
     ordering_key TEXT NOT NULL,
     fingerprint TEXT NOT NULL,
     idempotency_key TEXT,
@@ -47,7 +46,6 @@ CREATE TABLE IF NOT EXISTS requests (
     lease_until REAL,
     response_status INTEGER,
     response_headers TEXT,
-    response_body BLOB,
     callback_state TEXT
 );
 CREATE INDEX IF NOT EXISTS requests_pending ON requests (ordering_key, seq)
@@ -62,6 +60,10 @@ CREATE TABLE IF NOT EXISTS attempts (
     error TEXT,
     PRIMARY KEY (request_id, number)
 );
+-- Bodies live apart from the rows that change on every claim and attempt, so updating a
+-- request's state never rewrites (or needs free pages for) a large body.
+CREATE TABLE IF NOT EXISTS request_bodies (id TEXT PRIMARY KEY, body BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS response_bodies (id TEXT PRIMARY KEY, body BLOB NOT NULL);
 CREATE TABLE IF NOT EXISTS lanes (
     ordering_key TEXT PRIMARY KEY,
     next_at REAL NOT NULL,
@@ -84,6 +86,10 @@ _COLUMNS = (
     "fingerprint, idempotency_key, callback, state, accepted_at, updated_at, attempts, "
     "next_at, response_status, response_headers, callback_state"
 )
+
+
+_BODY = "(SELECT body FROM request_bodies b WHERE b.id = requests.id) AS body"
+_RESPONSE_BODY = "(SELECT body FROM response_bodies b WHERE b.id = requests.id) AS response_body"
 
 
 def _row(r: sqlite3.Row, body: bytes = b"", response_body: bytes | None = None) -> AcceptedRequest:
@@ -167,9 +173,9 @@ class SqliteRequestStore:
                         continue
                 c.execute(
                     "INSERT INTO requests (id, consumer, endpoint_id, endpoint, method, target, "
-                    "headers, body, ordering_key, fingerprint, idempotency_key, callback, state, "
+                    "headers, ordering_key, fingerprint, idempotency_key, callback, state, "
                     "accepted_at, updated_at, next_at, callback_state) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'queued', ?, ?, ?, ?)",
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'queued', ?, ?, ?, ?)",
                     (
                         r.id,
                         r.consumer,
@@ -178,7 +184,6 @@ class SqliteRequestStore:
                         r.method,
                         r.target,
                         json.dumps(r.headers),
-                        r.body,
                         r.ordering_key,
                         r.fingerprint,
                         r.idempotency_key,
@@ -189,6 +194,7 @@ class SqliteRequestStore:
                         "pending" if r.callback else None,
                     ),
                 )
+                c.execute("INSERT INTO request_bodies (id, body) VALUES (?, ?)", (r.id, r.body))
                 c.execute(
                     "INSERT OR IGNORE INTO lanes (ordering_key, next_at) VALUES (?, ?)",
                     (r.ordering_key, r.accepted_at),
@@ -211,7 +217,7 @@ class SqliteRequestStore:
     async def get(self, request_id: str) -> AcceptedRequest | None:
         def read(c: sqlite3.Connection) -> AcceptedRequest | None:
             r = c.execute(
-                f"SELECT {_COLUMNS}, body, response_body FROM requests WHERE id = ?",
+                f"SELECT {_COLUMNS}, {_BODY}, {_RESPONSE_BODY} FROM requests WHERE id = ?",
                 (request_id,),
             ).fetchone()
             if r is None:
@@ -255,18 +261,30 @@ class SqliteRequestStore:
         def write(c: sqlite3.Connection) -> list[AcceptedRequest]:
             claimed: list[AcceptedRequest] = []
             lanes = c.execute(
-                "SELECT ordering_key FROM lanes WHERE next_at <= ? AND "
+                "SELECT ordering_key, lease_owner FROM lanes WHERE next_at <= ? AND "
                 "(lease_until IS NULL OR lease_until < ?) ORDER BY next_at LIMIT ?",
                 (now, now, limit * 2),
             ).fetchall()
-            for (key,) in lanes:
+            for key, leased in lanes:
                 if len(claimed) >= limit:
                     break
-                head = c.execute(
-                    f"SELECT {_COLUMNS}, body FROM requests WHERE ordering_key = ? AND "
-                    "state IN ('queued', 'in_flight') ORDER BY seq LIMIT 1",
-                    (key,),
-                ).fetchone()
+                head = None
+                if leased is not None:
+                    # A lease ran out: claim its request again, even if a replayed one
+                    # sorts before it.
+                    head = c.execute(
+                        f"SELECT {_COLUMNS}, {_BODY} FROM requests WHERE state = 'in_flight' "
+                        "AND ordering_key = ? LIMIT 1",
+                        (key,),
+                    ).fetchone()
+                head = (
+                    head
+                    or c.execute(
+                        f"SELECT {_COLUMNS}, {_BODY} FROM requests WHERE ordering_key = ? AND "
+                        "state IN ('queued', 'in_flight') ORDER BY seq LIMIT 1",
+                        (key,),
+                    ).fetchone()
+                )
                 if head is None:
                     c.execute("DELETE FROM lanes WHERE ordering_key = ?", (key,))
                     continue
@@ -286,11 +304,11 @@ class SqliteRequestStore:
                     (owner, lease_until, key),
                 )
                 req = _row(head, head["body"])
-                req.state = State.IN_FLIGHT
+                req.state, req.updated_at = State.IN_FLIGHT, now
                 claimed.append(req)
             return claimed
 
-        return await self._db.run(lambda c: transaction(c, write))
+        return await self._db.run(lambda c: transaction(c, write), durable=False)
 
     async def renew(self, ids: Sequence[str], owner: str, lease_until: float) -> None:
         def write(c: sqlite3.Connection) -> None:
@@ -306,9 +324,11 @@ class SqliteRequestStore:
                     (lease_until, owner, rid),
                 )
 
-        await self._db.run(lambda c: transaction(c, write))
+        await self._db.run(lambda c: transaction(c, write), durable=False)
 
     async def finish(self, request_id: str, owner: str, result: Finish, now: float) -> bool:
+        keep_body = True
+
         def write(c: sqlite3.Connection) -> bool:
             row = c.execute(
                 "SELECT ordering_key, attempts FROM requests WHERE id = ? AND state = "
@@ -330,7 +350,7 @@ class SqliteRequestStore:
             c.execute(
                 "UPDATE requests SET state = ?, attempts = ?, next_at = ?, updated_at = ?, "
                 "lease_owner = NULL, lease_until = NULL, response_status = ?, "
-                "response_headers = ?, response_body = ? WHERE id = ?",
+                "response_headers = ? WHERE id = ?",
                 (
                     result.state.value,
                     attempts + result.counts,
@@ -338,21 +358,25 @@ class SqliteRequestStore:
                     now,
                     resp.status if resp else None,
                     json.dumps(resp.headers) if resp else None,
-                    resp.body if resp else None,
                     request_id,
                 ),
             )
-            if result.state == State.QUEUED:
+            if resp is not None and resp.body and keep_body:
                 c.execute(
-                    "UPDATE lanes SET next_at = ?, lease_owner = NULL, lease_until = NULL "
-                    "WHERE ordering_key = ?",
-                    (result.next_attempt_at or now, key),
+                    "INSERT OR REPLACE INTO response_bodies (id, body) VALUES (?, ?)",
+                    (request_id, resp.body),
                 )
-            else:
-                _advance_lane(c, key, now)
+            _advance_lane(c, key, now)
             return True
 
-        return await self._db.run(lambda c: transaction(c, write))
+        try:
+            return await self._db.run(lambda c: transaction(c, write), durable=False)
+        except sqlite3.OperationalError as e:
+            if "full" not in str(e):
+                raise
+            # A full store still records the outcome; only the response body is dropped.
+            keep_body = False
+            return await self._db.run(lambda c: transaction(c, write), durable=False)
 
     async def release(self, owner: str, now: float) -> int:
         def write(c: sqlite3.Connection) -> int:
@@ -368,7 +392,7 @@ class SqliteRequestStore:
             )
             return int(n)
 
-        return await self._db.run(lambda c: transaction(c, write))
+        return await self._db.run(lambda c: transaction(c, write), durable=False)
 
     async def lease_owners(self) -> list[str]:
         rows = await self._db.run(
@@ -380,11 +404,25 @@ class SqliteRequestStore:
 
     async def cancel(self, request_id: str, now: float) -> AcceptedRequest | None:
         def write(c: sqlite3.Connection) -> None:
-            c.execute(
+            row = c.execute(
                 "UPDATE requests SET state = 'cancelled', updated_at = ? "
-                "WHERE id = ? AND state = 'queued'",
+                "WHERE id = ? AND state = 'queued' RETURNING ordering_key, seq",
                 (now, request_id),
-            )
+            ).fetchone()
+            if row is None:
+                return
+            key, seq = row
+            lane = c.execute(
+                "SELECT lease_owner FROM lanes WHERE ordering_key = ?", (key,)
+            ).fetchone()
+            earlier = c.execute(
+                "SELECT 1 FROM requests WHERE ordering_key = ? AND state IN "
+                "('queued', 'in_flight') AND seq < ? LIMIT 1",
+                (key, seq),
+            ).fetchone()
+            if lane is not None and lane[0] is None and earlier is None:
+                # It was the lane's head: one waiting for a retry must not hold it back.
+                _advance_lane(c, key, now)
 
         await self._db.run(lambda c: transaction(c, write))
         return await self.get(request_id)
@@ -430,16 +468,19 @@ class SqliteRequestStore:
             ).fetchall()
             for (rid,) in old:
                 c.execute("DELETE FROM attempts WHERE request_id = ?", (rid,))
+                c.execute("DELETE FROM request_bodies WHERE id = ?", (rid,))
+                c.execute("DELETE FROM response_bodies WHERE id = ?", (rid,))
                 c.execute("DELETE FROM requests WHERE id = ?", (rid,))
             return len(old)
 
-        return await self._db.run(lambda c: transaction(c, write))
+        return await self._db.run(lambda c: transaction(c, write), durable=False)
 
     async def set_callback_state(self, request_id: str, state: str) -> None:
         await self._db.run(
             lambda c: c.execute(
                 "UPDATE requests SET callback_state = ? WHERE id = ?", (state, request_id)
-            )
+            ),
+            durable=False,
         )
 
     async def pending_callbacks(self, limit: int) -> list[AcceptedRequest]:

@@ -45,8 +45,11 @@ def request(
         conn.close()
 
 
-def wait_until(predicate: Any, timeout: float = 20, what: str = "condition") -> Any:
-    """Poll `predicate` until it returns something truthy, or fail after `timeout`."""
+def wait_until(
+    predicate: Any, timeout: float = 20, what: str = "condition", detail: Any = None
+) -> Any:
+    """Poll `predicate` until it returns something truthy, or fail after `timeout`
+    (naming `what`, and what `detail()` returns then, if given)."""
     deadline = time.monotonic() + timeout
     last: Any = None
     while time.monotonic() < deadline:
@@ -57,7 +60,20 @@ def wait_until(predicate: Any, timeout: float = 20, what: str = "condition") -> 
         except (OSError, http.client.HTTPException) as e:
             last = e
         time.sleep(0.02)  # polling interval, not synchronisation
-    raise AssertionError(f"timed out waiting for {what}; last: {last!r}")
+    extra = f"; {detail()}" if detail is not None else ""
+    raise AssertionError(f"timed out waiting for {what}; last: {last!r}{extra}")
+
+
+def assert_problem(resp: Response, status: int, slug: str) -> dict[str, Any]:
+    """`resp` is an RFC 9457 problem of this status and type; its body."""
+    assert resp.status == status, (resp.status, resp.body)
+    assert resp.headers["content-type"] == "application/problem+json", resp.headers
+    body: dict[str, Any] = resp.json()
+    assert body["status"] == status
+    assert body["type"].endswith("/" + slug), body
+    assert body["title"] and body["detail"]
+    assert body["request_id"] == resp.headers["x-request-id"]
+    return body
 
 
 @dataclass
@@ -70,6 +86,7 @@ class Gateway:
     admin_port: int = 0
     proc: subprocess.Popen[bytes] | None = None
     env: dict[str, str] = field(default_factory=dict)
+    store: str | None = None  # the store URL; by default a SQLite file in `workdir`
 
     def start(self, wait: bool = True) -> Gateway:
         self.port = self.port or free_port()
@@ -86,19 +103,29 @@ class Gateway:
             "--admin-listen",
             f"127.0.0.1:{self.admin_port}",
             "--store",
-            f"sqlite:///{self.workdir}/forebay.db",
+            self.store_url,
             *self.args,
         ]
         if self.config:
             cmd += ["--config", self.config]
         env = {**os.environ, "FOREBAY_ADMIN__TOKEN": ADMIN_TOKEN, **self.env}
-        self.log = open(self.workdir / f"gateway-{self.port}.log", "wb")  # noqa: SIM115
+        # Appended to, so a gateway restarted on the same port keeps its earlier runs' log.
+        self.log = open(self.workdir / f"gateway-{self.port}.log", "ab")  # noqa: SIM115
         self.proc = subprocess.Popen(
             cmd, stdout=self.log, stderr=subprocess.STDOUT, env=env, cwd=self.workdir
         )
         if wait:
             self.wait_ready()
         return self
+
+    @property
+    def store_url(self) -> str:
+        return self.store or f"sqlite:///{self.workdir}/forebay.db"
+
+    def restart(self, wait: bool = True) -> Gateway:
+        """Start again after `stop`, with the same ports, store and settings."""
+        assert self.proc is None or self.proc.poll() is not None, "still running"
+        return self.start(wait=wait)
 
     def wait_ready(self) -> None:
         def ready() -> bool:
@@ -114,7 +141,8 @@ class Gateway:
         wait_until(ready, what="the gateway to listen")
 
     def output(self) -> str:
-        self.log.flush()
+        if not self.log.closed:
+            self.log.flush()
         return (self.workdir / f"gateway-{self.port}.log").read_text(errors="replace")
 
     def request(
@@ -136,6 +164,33 @@ class Gateway:
             data = json.dumps(body).encode()
             headers["Content-Type"] = "application/json"
         return request(self.admin_port, method, path, data, headers)
+
+    def status_of(self, request_id: str) -> Any:
+        """The status document of an accepted request (`/_forebay/requests/{id}`)."""
+        resp = self.request("GET", f"/_forebay/requests/{request_id}", timeout=10)
+        assert resp.status == 200, (resp.status, resp.body)
+        return resp.json()
+
+    def wait_status(
+        self, request_id: str, states: tuple[str, ...] = ("succeeded",), timeout: float = 20
+    ) -> Any:
+        """Poll the status URL until the request is in one of `states`; its document."""
+
+        def reached() -> Any:
+            doc = self.status_of(request_id)
+            return doc if doc["status"] in states else None
+
+        return wait_until(reached, timeout, f"request {request_id} to be {'/'.join(states)}")
+
+    def cli(self, *args: str) -> subprocess.CompletedProcess[str]:
+        """`forebay ARGS --store <this gateway's store>`, as an operator runs it."""
+        return subprocess.run(
+            [sys.executable, "-m", "forebay", *args, "--store", self.store_url],
+            capture_output=True,
+            text=True,
+            cwd=self.workdir,
+            timeout=60,
+        )
 
     def stop(self, sig: int = signal.SIGTERM, timeout: float = 30) -> int:
         assert self.proc is not None

@@ -7,15 +7,26 @@ Routes:
   GET  /status/{code}      that status, with a small body
   GET  /slow/{seconds}     answers after a delay
   GET  /drop               closes the connection without an answer
-Every request is recorded in `requests`.
+  ANY  /rec/...            a recording route for asynchronous delivery: every request is
+                           kept in full in `deliveries` (see `Delivery`), and answered
+                           from a per-path script of replies (`script`), a standing reply
+                           (`set_reply`), or 200 with a small JSON body; `set_latency`
+                           delays the answers
+  POST /hooks/...          a callback receiver: bodies and headers kept in `hooks`
+Every request is recorded in `requests`. `down()` closes the listener and every open
+connection (clients then get "connection refused"); `up()` listens on the same port
+again.
 """
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
+import random
 import socket
 import threading
+import time
+from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -31,13 +42,62 @@ class Recorded:
 
 
 @dataclass
+class Reply:
+    """What the recording route answers: a status, headers and a body."""
+
+    status: int = 200
+    headers: dict[str, str] = field(default_factory=dict)
+    body: bytes = b""
+    delay: float | None = None  # seconds before answering; None: the path's latency
+
+
+@dataclass
+class Delivery:
+    """One request that reached a recording route, as the origin saw it.
+
+    `at` and `done_at` are `time.monotonic()` in the test process: when the request (with
+    its body) had arrived, and when the answer was about to be sent (None if it never was,
+    for example because the client gave up or the origin went down meanwhile)."""
+
+    method: str
+    path: str
+    query: str
+    headers: dict[str, str]  # names lower-cased
+    body: bytes
+    at: float
+    done_at: float | None = None
+    status: int | None = None
+
+    @property
+    def key(self) -> str | None:
+        return self.headers.get("idempotency-key")
+
+
+@dataclass
+class Hook:
+    """A callback the gateway POSTed to `/hooks/...`."""
+
+    path: str
+    headers: dict[str, str]  # names lower-cased
+    body: bytes
+    at: float
+
+
+@dataclass
 class LoopbackOrigin:
     host: str = "127.0.0.1"
     port: int = 0
     requests: list[Recorded] = field(default_factory=list)
+    deliveries: list[Delivery] = field(default_factory=list)
+    hooks: list[Hook] = field(default_factory=list)
     _loop: asyncio.AbstractEventLoop | None = None
     _runner: web.AppRunner | None = None
     _thread: threading.Thread | None = None
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+    _scripts: dict[str, deque[Reply]] = field(default_factory=dict)
+    _standing: dict[str, Reply] = field(default_factory=dict)
+    _latency: dict[str, tuple[float, float]] = field(default_factory=dict)
+    _rng: random.Random = field(default_factory=random.Random)
 
     @property
     def url(self) -> str:
@@ -94,6 +154,89 @@ class LoopbackOrigin:
         request.transport.close()
         raise asyncio.CancelledError
 
+    # -- the recording routes and their faults -----------------------------------------
+
+    def script(self, path: str, *replies: int | Reply) -> None:
+        """Answer the next requests to `path` with these, in turn (an int is a status)."""
+        with self._lock:
+            queue = self._scripts.setdefault(path, deque())
+            queue.extend(Reply(r) if isinstance(r, int) else r for r in replies)
+
+    def set_reply(self, path: str, reply: int | Reply | None) -> None:
+        """Answer every request to `path` with this once its script is used up (None:
+        back to the default 200)."""
+        with self._lock:
+            if reply is None:
+                self._standing.pop(path, None)
+            else:
+                self._standing[path] = Reply(reply) if isinstance(reply, int) else reply
+
+    def set_latency(self, low: float, high: float | None = None, prefix: str = "/rec/") -> None:
+        """Delay the answers to paths under `prefix`: by `low` seconds, or by a random time
+        in [low, high] drawn per request. The longest matching prefix applies."""
+        with self._lock:
+            self._latency[prefix] = (low, low if high is None else high)
+
+    def _delay(self, path: str) -> float:
+        with self._lock:
+            found = [p for p in self._latency if path.startswith(p)]
+            low, high = self._latency[max(found, key=len)] if found else (0.0, 0.0)
+            return low if low == high else self._rng.uniform(low, high)
+
+    def recorded(self, prefix: str = "/rec/") -> list[Delivery]:
+        """A snapshot of the deliveries whose path starts with `prefix`, in arrival order."""
+        with self._lock:
+            return [d for d in self.deliveries if d.path.startswith(prefix)]
+
+    def received_hooks(self) -> list[Hook]:
+        with self._lock:
+            return list(self.hooks)
+
+    def _next_reply(self, path: str, default: Reply) -> Reply:
+        with self._lock:
+            queue = self._scripts.get(path)
+            if queue:
+                return queue.popleft()
+            return self._standing.get(path, default)
+
+    async def _record(self, request: web.Request) -> web.Response:
+        body = await request.read()
+        d = Delivery(
+            request.method,
+            request.path,
+            request.query_string,
+            {k.lower(): v for k, v in request.headers.items()},
+            body,
+            time.monotonic(),
+        )
+        with self._lock:
+            self.deliveries.append(d)
+            n = len(self.deliveries)
+        reply = self._next_reply(
+            request.path,
+            Reply(200, {"Content-Type": "application/json"}, b'{"delivery": %d}' % n),
+        )
+        delay = self._delay(request.path) if reply.delay is None else reply.delay
+        if delay > 0:
+            await asyncio.sleep(delay)
+        d.done_at, d.status = time.monotonic(), reply.status
+        return web.Response(status=reply.status, headers=reply.headers, body=reply.body)
+
+    async def _hook(self, request: web.Request) -> web.Response:
+        body = await request.read()
+        hook = Hook(
+            request.path,
+            {k.lower(): v for k, v in request.headers.items()},
+            body,
+            time.monotonic(),
+        )
+        with self._lock:
+            self.hooks.append(hook)
+        reply = self._next_reply(request.path, Reply(204))
+        return web.Response(status=reply.status, headers=reply.headers, body=reply.body)
+
+    # -- the listener ---------------------------------------------------------------------
+
     def _app(self) -> web.Application:
         app = web.Application(client_max_size=1024**3)
         app.router.add_route("*", "/echo{tail:.*}", self._echo)
@@ -101,25 +244,59 @@ class LoopbackOrigin:
         app.router.add_route("*", "/status/{code}", self._status)
         app.router.add_get("/slow/{seconds}", self._slow)
         app.router.add_get("/drop", self._drop)
+        app.router.add_route("*", "/rec/{tail:.*}", self._record)
+        app.router.add_post("/hooks/{tail:.*}", self._hook)
         return app
+
+    async def _listen(self, sock: socket.socket | None = None) -> None:
+        self._runner = web.AppRunner(
+            self._app(), access_log=None, handler_cancellation=True, shutdown_timeout=0.5
+        )
+        await self._runner.setup()
+        if sock is None:
+            site: web.BaseSite = web.TCPSite(self._runner, self.host, self.port, reuse_address=True)
+        else:
+            site = web.SockSite(self._runner, sock)
+        await site.start()
+
+    def _on_loop(self, coro: Any, timeout: float = 10) -> Any:
+        assert self._loop is not None, "the origin is not running"
+        return asyncio.run_coroutine_threadsafe(coro, self._loop).result(timeout)
+
+    def down(self) -> None:
+        """Stop listening and close every connection: clients get "connection refused"
+        until `up()`. Requests being answered are cut off."""
+
+        async def close() -> None:
+            if self._runner is not None:
+                await self._runner.cleanup()
+                self._runner = None
+
+        self._on_loop(close())
+
+    def up(self) -> None:
+        """Listen again, on the same port."""
+        if self._runner is None:
+            self._on_loop(self._listen())
 
     def start(self) -> LoopbackOrigin:
         ready = threading.Event()
         sock = socket.socket()
+        # So that `up()` can listen on this port again while old connections linger.
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind((self.host, self.port))
         self.port = sock.getsockname()[1]
 
         async def serve() -> None:
-            self._runner = web.AppRunner(self._app(), access_log=None, handler_cancellation=True)
-            await self._runner.setup()
-            await web.SockSite(self._runner, sock).start()
+            await self._listen(sock)
             ready.set()
 
         def main() -> None:
             self._loop = asyncio.new_event_loop()
             self._loop.run_until_complete(serve())
             self._loop.run_forever()
-            self._loop.run_until_complete(self._runner.cleanup())  # type: ignore[union-attr]
+            if self._runner is not None:
+                self._loop.run_until_complete(self._runner.cleanup())
             self._loop.close()
 
         self._thread = threading.Thread(target=main, name="test-origin", daemon=True)
