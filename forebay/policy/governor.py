@@ -1,0 +1,200 @@
+"""The governor: how many requests may be in flight to the origin.
+
+Events in (an exchange started; finished with its latency and status; failed without an
+answer; an origin asked to wait with `Retry-After`), decisions out (`allowed(now)`: how
+many may be in flight; zero while paused or while the breaker is open). No I/O, no
+clock of its own: every call takes `now`.
+
+The controller combines the mechanisms of the adaptive limiters it learns from:
+
+- Like Envoy's gradient controller, it compares each window's latency with the
+  no-load latency (`min_rtt`) and scales the limit by the gradient
+  `min_rtt * (1 + buffer) / rtt`, clamped to [0.5, 1], plus a headroom of
+  `sqrt(limit)` so it keeps probing upward while latency stays flat.
+- Like Netflix's limiters, it never grows while the limit is not used (app-limited):
+  a window whose peak in-flight stayed under 80% of the limit cannot raise it.
+- Like Vector's ARC, overload signals (429, 503, timeouts) cut the limit
+  multiplicatively, once per window, and `Retry-After` pauses sending.
+- Like Envoy, it re-measures the no-load latency now and then (every
+  `remeasure_every` seconds, jittered by the caller's random draw): for one window it
+  holds the limit at `min_limit_probe` and takes that window's latency as the new
+  `min_rtt`, so a baseline that drifted (a slower origin after a deploy) is relearnt.
+- A circuit breaker opens after `breaker_failures` consecutive failures without an
+  answer; while open nothing is sent; after a cool-down one probe goes through
+  (half-open); its success closes the breaker with the limit halved, its failure
+  doubles the cool-down.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+OVERLOAD_STATUS = frozenset({429, 503})
+
+
+class Breaker(StrEnum):
+    CLOSED = "closed"
+    OPEN = "open"
+    HALF_OPEN = "half_open"
+
+
+@dataclass(frozen=True, slots=True)
+class GovernorSettings:
+    initial_limit: float = 8.0
+    min_limit: float = 1.0
+    max_limit: float = 1000.0
+    window: float = 0.25
+    min_samples: int = 8
+    buffer: float = 0.1
+    smoothing: float = 0.5
+    backoff: float = 0.8
+    app_limited: float = 0.8
+    remeasure_every: float = 30.0
+    min_limit_probe: float = 2.0
+    breaker_failures: int = 5
+    cooldown: float = 1.0
+    max_cooldown: float = 30.0
+
+
+@dataclass(slots=True)
+class _Window:
+    started: float
+    latencies: list[float] = field(default_factory=list)
+    peak_in_flight: int = 0
+    overloaded: bool = False
+
+
+class Governor:
+    def __init__(self, settings: GovernorSettings, now: float, jitter: float = 1.0) -> None:
+        """`jitter` in [0.75, 1.25] spreads re-measurements of several governors apart."""
+        self.settings = settings
+        self.limit = settings.initial_limit
+        self.min_rtt: float | None = None
+        self.last_rtt: float | None = None
+        self.paused_until = 0.0
+        self.breaker = Breaker.CLOSED
+        self.in_flight = 0
+        self._window = _Window(now)
+        self._failures = 0
+        self._cooldown = settings.cooldown
+        self._open_until = 0.0
+        self._probe_in_flight = False
+        self._measuring = False
+        self._saved_limit = self.limit
+        self._next_remeasure = now + settings.remeasure_every * jitter
+
+    # -- decisions --------------------------------------------------------------------
+
+    def allowed(self, now: float) -> int:
+        """How many exchanges may be in flight now, in total."""
+        if now < self.paused_until:
+            return 0
+        if self.breaker is Breaker.OPEN:
+            if now < self._open_until:
+                return 0
+            self.breaker = Breaker.HALF_OPEN
+        if self.breaker is Breaker.HALF_OPEN:
+            return 0 if self._probe_in_flight else 1
+        return max(1, math.floor(self.limit))
+
+    def available(self, now: float) -> int:
+        return max(0, self.allowed(now) - self.in_flight)
+
+    # -- events ---------------------------------------------------------------------------
+
+    def started(self, now: float) -> None:
+        self.in_flight += 1
+        if self.breaker is Breaker.HALF_OPEN:
+            self._probe_in_flight = True
+        self._window.peak_in_flight = max(self._window.peak_in_flight, self.in_flight)
+
+    def finished(
+        self,
+        now: float,
+        latency: float | None,
+        status: int | None,
+        retry_after: float | None = None,
+    ) -> None:
+        """An exchange ended: `status` None means no answer (refused, reset, timed out)."""
+        self.in_flight = max(0, self.in_flight - 1)
+        if retry_after is not None and (status in OVERLOAD_STATUS or status is None):
+            self.paused_until = max(self.paused_until, now + retry_after)
+        if status is None:
+            self._failed(now)
+            self._window.overloaded = True
+        else:
+            self._answered()
+            if status in OVERLOAD_STATUS:
+                self._window.overloaded = True
+            elif latency is not None:
+                self._window.latencies.append(latency)
+        self._maybe_close_window(now)
+
+    # -- internals --------------------------------------------------------------------
+
+    def _failed(self, now: float) -> None:
+        self._failures += 1
+        if self.breaker is Breaker.HALF_OPEN:
+            self._probe_in_flight = False
+            self._cooldown = min(self._cooldown * 2, self.settings.max_cooldown)
+            self._open(now)
+        elif self._failures >= self.settings.breaker_failures and self.breaker is Breaker.CLOSED:
+            self._open(now)
+
+    def _open(self, now: float) -> None:
+        self.breaker = Breaker.OPEN
+        self._open_until = now + self._cooldown
+
+    def _answered(self) -> None:
+        self._failures = 0
+        if self.breaker is Breaker.HALF_OPEN:
+            self.breaker = Breaker.CLOSED
+            self._probe_in_flight = False
+            self._cooldown = self.settings.cooldown
+            self.limit = max(self.settings.min_limit, self.limit / 2)
+
+    def _maybe_close_window(self, now: float) -> None:
+        w = self._window
+        s = self.settings
+        enough = len(w.latencies) >= s.min_samples
+        if not (w.overloaded or (enough and now - w.started >= s.window)):
+            return
+        if w.overloaded:
+            self.limit = max(s.min_limit, self.limit * s.backoff)
+        elif self._measuring:
+            self.min_rtt = _median(w.latencies)
+            self._measuring = False
+            self.limit = self._saved_limit
+        else:
+            self._adapt(w)
+        self._window = _Window(now, peak_in_flight=self.in_flight)
+        if now >= self._next_remeasure and not self._measuring and not w.overloaded:
+            self._measuring = True
+            self._saved_limit = self.limit
+            self.limit = min(self.limit, s.min_limit_probe)
+            self._next_remeasure = now + s.remeasure_every
+
+    def _adapt(self, w: _Window) -> None:
+        s = self.settings
+        rtt = _median(w.latencies)
+        self.last_rtt = rtt
+        if self.min_rtt is None or rtt < self.min_rtt:
+            self.min_rtt = rtt
+        gradient = min(1.0, max(0.5, self.min_rtt * (1 + s.buffer) / rtt))
+        # Headroom only while latency is flat: growing past the knee would queue in the origin.
+        headroom = math.sqrt(self.limit) if gradient >= 1.0 else 0.0
+        target = self.limit * gradient + headroom
+        if w.peak_in_flight < max(1, math.floor(self.limit)) * s.app_limited:
+            target = min(target, self.limit)  # unused capacity says nothing about more
+        new = (1 - s.smoothing) * self.limit + s.smoothing * target
+        self.limit = min(s.max_limit, max(s.min_limit, new))
+
+
+def _median(values: list[float]) -> float:
+    ordered = sorted(values)
+    mid = len(ordered) // 2
+    if len(ordered) % 2:
+        return ordered[mid]
+    return (ordered[mid - 1] + ordered[mid]) / 2

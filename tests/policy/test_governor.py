@@ -1,0 +1,206 @@
+"""The governor, driven by a simulated origin whose capacity is physical: W workers, each
+request holding one for S seconds, the rest waiting in the origin's queue."""
+
+from __future__ import annotations
+
+import heapq
+import random
+from dataclasses import dataclass, field
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from forebay.policy.governor import Breaker, Governor, GovernorSettings
+
+
+@dataclass
+class WorkerPoolOrigin:
+    workers: int
+    service: float
+    rng: random.Random = field(default_factory=lambda: random.Random(7))
+    busy_until: list[float] = field(default_factory=list)
+
+    def admit(self, now: float) -> float:
+        """When a request arriving at `now` completes (FIFO over the workers)."""
+        while len(self.busy_until) < self.workers:
+            self.busy_until.append(now)
+        start = max(now, heapq.heappop(self.busy_until))
+        done = start + self.service * self.rng.uniform(0.9, 1.1)
+        heapq.heappush(self.busy_until, done)
+        return done
+
+
+def flood(gov: Governor, origin: WorkerPoolOrigin, seconds: float) -> dict[str, list[float]]:
+    """Keep the governor's allowance full for `seconds`; record what happened."""
+    now = 0.0
+    events: list[tuple[float, float]] = []  # (completion time, start time)
+    trace: dict[str, list[float]] = {"limit": [], "latency": [], "done": []}
+    while now < seconds:
+        for _ in range(gov.available(now)):
+            gov.started(now)
+            heapq.heappush(events, (origin.admit(now), now))
+        if not events:
+            now += 0.001
+            continue
+        done, started = heapq.heappop(events)
+        now = done
+        gov.finished(now, done - started, 200)
+        trace["limit"].append(gov.limit)
+        trace["latency"].append(done - started)
+        trace["done"].append(now)
+    while events:  # let what is in flight finish, as it would
+        done, started = heapq.heappop(events)
+        gov.finished(done, done - started, 200)
+    return trace
+
+
+@pytest.mark.parametrize(("workers", "service"), [(4, 0.01), (16, 0.02), (32, 0.005), (64, 0.05)])
+def test_converges_near_the_worker_count(workers: int, service: float) -> None:
+    gov = Governor(GovernorSettings(), now=0.0)
+    trace = flood(gov, WorkerPoolOrigin(workers, service), seconds=60.0)
+    settled = trace["limit"][len(trace["limit"]) // 2 :]
+    mean_limit = sum(settled) / len(settled)
+    assert workers <= mean_limit <= 1.5 * workers, mean_limit
+    # The origin stays busy: completions in the second half run at its capacity...
+    half = [t for t in trace["done"] if t >= 30.0]
+    assert len(half) / 30.0 >= 0.97 * workers / service
+    # ...without a queue building inside it: latency stays near the service time.
+    late = sorted(trace["latency"][len(trace["latency"]) // 2 :])
+    assert late[len(late) // 2] <= 1.3 * service
+
+
+def test_never_grows_while_the_limit_is_not_used() -> None:
+    gov = Governor(GovernorSettings(initial_limit=20), now=0.0)
+    now = 0.0
+    for _ in range(2000):  # one request at a time, fast answers: no reason to grow
+        gov.started(now)
+        now += 0.001
+        gov.finished(now, 0.001, 200)
+    assert gov.limit <= 20
+
+
+@pytest.mark.parametrize("status", [429, 503, None])
+def test_overload_signals_cut_the_limit(status: int | None) -> None:
+    gov = Governor(GovernorSettings(initial_limit=40, breaker_failures=100), now=0.0)
+    for i in range(5):
+        gov.started(float(i))
+        gov.finished(float(i), 0.01, status)
+    assert gov.limit == pytest.approx(40 * 0.8**5)
+
+
+def test_retry_after_pauses_sending() -> None:
+    gov = Governor(GovernorSettings(), now=0.0)
+    gov.started(1.0)
+    gov.finished(1.0, 0.01, 503, retry_after=5.0)
+    assert gov.allowed(3.0) == 0
+    assert gov.allowed(5.9) == 0
+    assert gov.allowed(6.0) >= 1
+
+
+def test_retry_after_on_success_is_ignored() -> None:
+    gov = Governor(GovernorSettings(), now=0.0)
+    gov.started(1.0)
+    gov.finished(1.0, 0.01, 200, retry_after=60.0)
+    assert gov.allowed(1.5) >= 1
+
+
+def test_breaker_opens_probes_and_closes_carefully() -> None:
+    s = GovernorSettings(initial_limit=16, breaker_failures=3, cooldown=1.0)
+    gov = Governor(s, now=0.0)
+    for t in (0.1, 0.2, 0.3):
+        gov.started(t)
+        gov.finished(t, None, None)
+    assert gov.breaker is Breaker.OPEN
+    assert gov.allowed(0.5) == 0
+    assert gov.allowed(1.4) == 1  # half-open: one probe
+    assert gov.breaker is Breaker.HALF_OPEN
+    gov.started(1.4)
+    assert gov.available(1.4) == 0
+    gov.finished(1.5, None, None)  # the probe fails: open again, longer
+    assert gov.breaker is Breaker.OPEN
+    assert gov.allowed(3.0) == 0
+    assert gov.allowed(3.6) == 1
+    gov.started(3.6)
+    limit_before = gov.limit
+    gov.finished(3.7, 0.01, 200)
+    assert gov.breaker is Breaker.CLOSED
+    assert gov.limit == pytest.approx(max(1.0, limit_before / 2))
+
+
+def test_recovers_after_the_breaker_closes() -> None:
+    gov = Governor(GovernorSettings(breaker_failures=2), now=0.0)
+    for t in (0.0, 0.1):
+        gov.started(t)
+        gov.finished(t, None, None)
+    assert gov.breaker is Breaker.OPEN
+    origin = WorkerPoolOrigin(16, 0.01)
+    now = 2.0
+    gov.allowed(now)  # half-open
+    gov.started(now)
+    gov.finished(now + 0.01, 0.01, 200)
+    assert gov.breaker is Breaker.CLOSED
+    trace = flood_from(gov, origin, start=now, seconds=30.0)
+    assert trace["limit"][-1] >= 12
+
+
+def flood_from(
+    gov: Governor, origin: WorkerPoolOrigin, start: float, seconds: float
+) -> dict[str, list[float]]:
+    shifted = flood(_Shifted(gov, start), origin, seconds)  # type: ignore[arg-type]
+    return shifted
+
+
+class _Shifted:
+    """The same governor seen from a clock that starts at zero."""
+
+    def __init__(self, gov: Governor, offset: float) -> None:
+        self.gov, self.offset = gov, offset
+
+    @property
+    def limit(self) -> float:
+        return self.gov.limit
+
+    def available(self, now: float) -> int:
+        return self.gov.available(now + self.offset)
+
+    def started(self, now: float) -> None:
+        self.gov.started(now + self.offset)
+
+    def finished(self, now: float, latency: float, status: int) -> None:
+        self.gov.finished(now + self.offset, latency, status)
+
+
+def test_remeasures_a_slower_origin() -> None:
+    gov = Governor(GovernorSettings(remeasure_every=10.0), now=0.0)
+    flood(gov, WorkerPoolOrigin(8, 0.01), seconds=20.0)
+    assert gov.min_rtt is not None and gov.min_rtt < 0.013
+    slower = WorkerPoolOrigin(8, 0.05)
+    flood_from(gov, slower, start=20.0, seconds=40.0)
+    assert gov.min_rtt is not None and gov.min_rtt > 0.04
+    assert 6 <= gov.limit <= 16
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.floats(0.0, 2.0),
+            st.one_of(st.none(), st.floats(0.0001, 5.0)),
+            st.sampled_from([200, 201, 404, 429, 500, 503, None]),
+        ),
+        max_size=300,
+    )
+)
+def test_limit_stays_within_bounds(events: list[tuple[float, float | None, int | None]]) -> None:
+    s = GovernorSettings(min_limit=1, max_limit=200)
+    gov = Governor(s, now=0.0)
+    now = 0.0
+    for step, latency, status in events:
+        now += step
+        gov.allowed(now)
+        gov.started(now)
+        gov.finished(now, latency, status)
+        assert s.min_limit <= gov.limit <= s.max_limit
+        assert gov.in_flight == 0
+        assert gov.allowed(now) >= 0
