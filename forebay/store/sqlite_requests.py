@@ -366,6 +366,8 @@ class SqliteRequestStore:
                     "INSERT OR REPLACE INTO response_bodies (id, body) VALUES (?, ?)",
                     (request_id, resp.body),
                 )
+            else:  # not an earlier attempt's body under this attempt's status
+                c.execute("DELETE FROM response_bodies WHERE id = ?", (request_id,))
             _advance_lane(c, key, now)
             return True
 
