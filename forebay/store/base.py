@@ -75,7 +75,8 @@ class RequestStore(Protocol):
         """Requests per state."""
 
     async def sweep(self, now: float, keep_done: float) -> int:
-        """Forget expired idempotency keys and requests done more than `keep_done` ago."""
+        """Forget expired idempotency keys, and requests that succeeded, failed or were
+        cancelled more than `keep_done` ago. Dead requests stay until replayed."""
 
     async def set_callback_state(self, request_id: str, state: str) -> None:
         """`pending`, then `delivered`, `failed` or `refused`."""

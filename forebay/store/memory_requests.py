@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 from forebay.dispatch.model import AcceptedRequest, Finish, RequestFilter, StoredResponse
 from forebay.policy.idempotency import KeyRecord
-from forebay.policy.request_states import DONE, PENDING, State
+from forebay.policy.request_states import DONE, FINAL, PENDING, State
 
 
 @dataclass(slots=True)
@@ -206,7 +206,7 @@ class MemoryRequestStore:
         old = [
             rid
             for rid, row in self._rows.items()
-            if row.request.state in DONE and row.request.updated_at < now - keep_done
+            if row.request.state in FINAL and row.request.updated_at < now - keep_done
         ]
         for rid in old:
             del self._rows[rid]

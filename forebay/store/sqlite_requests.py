@@ -20,7 +20,7 @@ from forebay.dispatch.model import (
     StoredResponse,
 )
 from forebay.policy.idempotency import KeyRecord
-from forebay.policy.request_states import DONE, State
+from forebay.policy.request_states import DONE, FINAL, State
 from forebay.store.sqlite_db import SqliteDatabase, transaction
 
 SCHEMA = """
@@ -459,7 +459,7 @@ class SqliteRequestStore:
         return out
 
     async def sweep(self, now: float, keep_done: float) -> int:
-        done = tuple(s.value for s in DONE)
+        done = tuple(s.value for s in FINAL)  # dead letters stay until replayed
 
         def write(c: sqlite3.Connection) -> int:
             c.execute("DELETE FROM idempotency WHERE expires_at <= ?", (now,))
