@@ -17,7 +17,7 @@ from forebay.catalog.importer import import_files
 from forebay.catalog.merge import merge_import, seed_policies
 from forebay.dispatch.callbacks import CallbackSender
 from forebay.dispatch.dispatcher import Dispatcher, release_dead_owners
-from forebay.dispatch.limits import FixedLimit
+from forebay.dispatch.limits import ConcurrencyLimit, FixedLimit, OriginGovernor
 from forebay.dispatch.model import AcceptedRequest
 from forebay.dispatch.writer import GroupCommitWriter
 from forebay.gateway.origin import origin_session
@@ -76,7 +76,14 @@ class Runtime:
         self.writer: GroupCommitWriter | None = None
         self.dispatcher: Dispatcher | None = None
         self.callbacks: CallbackSender | None = None
+        self.limit: ConcurrencyLimit = (
+            OriginGovernor(settings.governor.policy())
+            if settings.governor.enabled
+            else FixedLimit(settings.async_.concurrency)
+        )
         self._tasks: list[asyncio.Task[None]] = []
+        self._logged_limit: float | None = None
+        self._breaker: object = None
         self._started = False
 
     async def start(self, data_plane: bool = True) -> None:
@@ -98,7 +105,7 @@ class Runtime:
                 self.session,
                 self.settings.origin,
                 self.settings.async_,
-                FixedLimit(self.settings.async_.concurrency),
+                self.limit,
                 self.retry_policy_for,
             )
             self.callbacks = CallbackSender(
@@ -157,6 +164,7 @@ class Runtime:
             try:
                 counts = await self.store.requests.counts()
                 metrics.QUEUE_DEPTH.set(counts["queued"] + counts["in_flight"])
+                self._observe_governor()
                 if ticks % 60 == 0:
                     await self.store.requests.sweep(time.time(), self.settings.async_.keep_done)
                     await self._resend_callbacks()
@@ -164,6 +172,28 @@ class Runtime:
                 log.exception("queue upkeep failed")
             ticks += 1
             await asyncio.sleep(1.0)
+
+    def _observe_governor(self) -> None:
+        if not isinstance(self.limit, OriginGovernor):
+            metrics.ORIGIN_INFLIGHT.set(getattr(self.limit, "in_flight", 0))
+            return
+        g = self.limit.governor
+        metrics.GOVERNOR_LIMIT.set(g.limit)
+        metrics.ORIGIN_INFLIGHT.set(g.in_flight)
+        metrics.BREAKER_OPEN.set({"closed": 0, "half_open": 1, "open": 2}[g.breaker.value])
+        if g.min_rtt is not None:
+            metrics.ORIGIN_MIN_RTT.set(g.min_rtt)
+        logged = self._logged_limit
+        if logged is None or abs(g.limit - logged) > 0.25 * logged or g.breaker != self._breaker:
+            log.info(
+                "governor",
+                limit=round(g.limit, 1),
+                in_flight=g.in_flight,
+                min_rtt_ms=g.min_rtt and round(g.min_rtt * 1000, 2),
+                latency_ratio=g.last_ratio and round(g.last_ratio, 2),
+                breaker=g.breaker.value,
+            )
+            self._logged_limit, self._breaker = g.limit, g.breaker
 
     async def _resend_callbacks(self) -> None:
         """Callbacks of requests finished by a process that stopped before sending them."""

@@ -25,6 +25,7 @@ from pydantic import (
 
 from forebay.catalog.endpoint import EndpointPolicy
 from forebay.errors import ConfigError
+from forebay.policy.governor import GovernorSettings
 from forebay.policy.patterns import split_pattern
 
 ENV_PREFIX = "FOREBAY_"
@@ -87,6 +88,30 @@ class AsyncSettings(_Section):
     )
 
 
+class GovernorConfig(_Section):
+    enabled: bool = Field(
+        True, description="Adapt in-flight to the origin; off: async.concurrency, fixed."
+    )
+    initial_limit: float = Field(8.0, ge=1)
+    min_limit: float = Field(1.0, ge=1)
+    max_limit: float = Field(1000.0, ge=1)
+    window: float = Field(0.25, gt=0, description="Seconds per latency sample window.")
+    buffer: float = Field(0.1, ge=0, description="Latency above the no-load one tolerated.")
+    remeasure_every: float = Field(30.0, gt=0, description="Seconds between no-load probes.")
+    breaker_failures: int = Field(5, ge=1, description="Failures in a row that open it.")
+
+    def policy(self) -> GovernorSettings:
+        return GovernorSettings(
+            initial_limit=self.initial_limit,
+            min_limit=self.min_limit,
+            max_limit=self.max_limit,
+            window=self.window,
+            buffer=self.buffer,
+            remeasure_every=self.remeasure_every,
+            breaker_failures=self.breaker_failures,
+        )
+
+
 class CallbackSettings(_Section):
     allow: list[str] = Field(
         default_factory=list,
@@ -117,6 +142,7 @@ class Settings(_Section):
     log: LogSettings = Field(default_factory=LogSettings)
     async_: AsyncSettings = Field(default_factory=AsyncSettings, alias="async")
     callbacks: CallbackSettings = Field(default_factory=CallbackSettings)
+    governor: GovernorConfig = Field(default_factory=GovernorConfig)
     workers: int = Field(1, ge=1, le=64)
     # Where the config file lives: relative imports and store paths are read from there.
     base_dir: str = Field(".", exclude=True)

@@ -81,3 +81,23 @@ QUEUE_DEPTH = Gauge(
     "Accepted requests not yet delivered (queued or in flight).",
     multiprocess_mode="max",
 )
+GOVERNOR_LIMIT = Gauge(
+    "forebay_governor_limit",
+    "How many requests the governor lets be in flight to the origin.",
+    multiprocess_mode="sum",
+)
+ORIGIN_INFLIGHT = Gauge(
+    "forebay_origin_inflight",
+    "Requests in flight to the origin, live and queued deliveries together.",
+    multiprocess_mode="sum",
+)
+ORIGIN_MIN_RTT = Gauge(
+    "forebay_origin_min_rtt_seconds",
+    "The origin's latency without load, as the governor last measured it.",
+    multiprocess_mode="min",
+)
+BREAKER_OPEN = Gauge(
+    "forebay_breaker_state",
+    "The circuit breaker to the origin: 0 closed, 1 half-open (probing), 2 open.",
+    multiprocess_mode="max",
+)

@@ -202,7 +202,7 @@ class Dispatcher:
         except (aiohttp.ClientError, TimeoutError, OSError) as e:
             error = f"{type(e).__name__}: {e}" if str(e) else type(e).__name__
         latency = time.perf_counter() - t0
-        self.limit.finished(latency if reached else None, status)
+        self.limit.finished(latency if reached else None, status, retry_after, r.endpoint)
         now = self.clock()
         if reached:
             self._pause = ORIGIN_DOWN_PAUSE[0]

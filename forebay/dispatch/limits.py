@@ -1,9 +1,14 @@
-"""How many deliveries may be in flight. A fixed number for now; the adaptive governor
-implements the same protocol and replaces it without touching the dispatcher."""
+"""How many deliveries may be in flight: a fixed number, or the adaptive governor shared
+with live traffic. Both implement one protocol, so the dispatcher does not know which."""
 
 from __future__ import annotations
 
+import random
+import time
+from collections.abc import Callable
 from typing import Protocol
+
+from forebay.policy.governor import Governor, GovernorSettings
 
 
 class ConcurrencyLimit(Protocol):
@@ -12,8 +17,19 @@ class ConcurrencyLimit(Protocol):
 
     def started(self) -> None: ...
 
-    def finished(self, latency: float | None, status: int | None) -> None:
-        """A delivery ended: its origin latency and status (None for a connection error)."""
+    def released(self) -> None:
+        """An exchange ended for reasons of its own (the client's), not the origin's."""
+
+    def finished(
+        self,
+        latency: float | None,
+        status: int | None,
+        retry_after: float | None = None,
+        kind: str = "",
+    ) -> None:
+        """A delivery ended: its origin latency and status (None for a connection error),
+        the origin's Retry-After, if it sent one, and the kind of exchange (its endpoint),
+        whose latencies are comparable."""
 
 
 class FixedLimit:
@@ -27,5 +43,47 @@ class FixedLimit:
     def started(self) -> None:
         self.in_flight += 1
 
-    def finished(self, latency: float | None, status: int | None) -> None:
+    def released(self) -> None:
         self.in_flight -= 1
+
+    def finished(
+        self,
+        latency: float | None,
+        status: int | None,
+        retry_after: float | None = None,
+        kind: str = "",
+    ) -> None:
+        self.in_flight -= 1
+
+
+class OriginGovernor:
+    """The one governor per origin, shared by live traffic and the dispatcher.
+
+    Live requests are never held back: they are counted as in flight and their latencies
+    feed the governor, so the dispatcher, which asks `available()`, only uses what live
+    traffic leaves.
+    """
+
+    def __init__(
+        self, settings: GovernorSettings, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self.clock = clock
+        self.governor = Governor(settings, clock(), jitter=random.uniform(0.75, 1.25))
+
+    def available(self) -> int:
+        return self.governor.available(self.clock())
+
+    def started(self) -> None:
+        self.governor.started(self.clock())
+
+    def released(self) -> None:
+        self.governor.released()
+
+    def finished(
+        self,
+        latency: float | None,
+        status: int | None,
+        retry_after: float | None = None,
+        kind: str = "",
+    ) -> None:
+        self.governor.finished(self.clock(), latency, status, retry_after, kind)

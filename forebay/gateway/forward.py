@@ -17,9 +17,11 @@ import structlog
 from yarl import URL
 
 from forebay.admin import metrics
+from forebay.dispatch.limits import ConcurrencyLimit
 from forebay.gateway.exchange import Exchange, exchange_of
 from forebay.gateway.limits import BodyTooLarge, RequestLimits
 from forebay.gateway.problem import send_problem
+from forebay.policy.backoff import parse_retry_after
 from forebay.policy.forwarding import FORWARDING_NAMES, end_to_end, forwarding_headers
 from forebay.policy.tracing import new_traceparent, valid_traceparent
 
@@ -51,12 +53,14 @@ class Forward:
         session: aiohttp.ClientSession,
         limits: RequestLimits,
         read_timeout: float,
+        governor: ConcurrencyLimit | None = None,
     ) -> None:
         self.origin = origin.rstrip("/")
         self.session = session
         self.limits = limits
         self.max_body = limits.max_body
         self.read_timeout = read_timeout
+        self.governor = governor
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         ex = exchange_of(scope)
@@ -96,19 +100,32 @@ class Forward:
                 headers.append((b"content-length", str(declared).encode()))
         str_headers = [(n.decode("latin-1"), v.decode("latin-1")) for n, v in headers]
 
+        governor = self.governor
+        if governor is not None:
+            governor.started()
         sent_at = time.perf_counter()
         try:
             resp = await self.session.request(
                 scope["method"], url, headers=str_headers, data=data, allow_redirects=False
             )
-        except BodyTooLarge:
-            return await self.limits.too_large(scope, send)
         except Exception as e:  # every failure before an answer becomes a problem body
-            if ex.error == "body-too-large":
+            too_large = isinstance(e, BodyTooLarge) or ex.error == "body-too-large"
+            if governor is not None:
+                # The client's oversized body says nothing about the origin.
+                if too_large:
+                    governor.released()
+                else:
+                    governor.finished(None, None)
+            if too_large:
                 return await self.limits.too_large(scope, send)
             return await self._origin_failed(send, ex, e)
         ex.origin_seconds = time.perf_counter() - sent_at
         metrics.ORIGIN_SECONDS.observe(ex.origin_seconds)
+        if governor is not None:
+            retry_after = None
+            if resp.status in (429, 503):
+                retry_after = parse_retry_after(resp.headers.get("Retry-After"), time.time())
+            governor.finished(ex.origin_seconds, resp.status, retry_after, ex.endpoint_label)
         try:
             await self._relay(resp, ex, send, scope["method"] == "HEAD")
         finally:

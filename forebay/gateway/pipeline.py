@@ -37,7 +37,9 @@ def build_pipeline(runtime: Runtime) -> Any:
     request_limits = RequestLimits(
         None, int(limits.max_body), limits.max_header_bytes, limits.max_headers
     )
-    app: Any = Forward(settings.origin, runtime.session, request_limits, settings.timeouts.read)
+    app: Any = Forward(
+        settings.origin, runtime.session, request_limits, settings.timeouts.read, runtime.limit
+    )
     app = AsyncAccept(
         app,
         settings,

@@ -7,18 +7,22 @@ clock of its own: every call takes `now`.
 
 The controller combines the mechanisms of the adaptive limiters it learns from:
 
-- Like Envoy's gradient controller, it compares each window's latency with the
-  no-load latency (`min_rtt`) and scales the limit by the gradient
-  `min_rtt * (1 + buffer) / rtt`, clamped to [0.5, 1], plus a headroom of
-  `sqrt(limit)` so it keeps probing upward while latency stays flat.
+- Like Envoy's gradient controller, it compares each window's median latency with the
+  no-load latency measured at low concurrency (the median, not the minimum, so a noisy
+  origin is not mistaken for a queueing one) and scales the limit by the gradient
+  `(1 + buffer) * baseline / rtt`, clamped to [0.5, 1]; while latency stays flat it
+  adds a headroom of `sqrt(limit)` to keep probing upward.
+- Latency is compared per kind of exchange (the endpoint): an API whose reports take
+  500 ms and whose reads take 5 ms would otherwise read a shift in its traffic mix as
+  queueing. Each sample counts as its latency divided by its kind's baseline.
 - Like Netflix's limiters, it never grows while the limit is not used (app-limited):
   a window whose peak in-flight stayed under 80% of the limit cannot raise it.
 - Like Vector's ARC, overload signals (429, 503, timeouts) cut the limit
   multiplicatively, once per window, and `Retry-After` pauses sending.
-- Like Envoy, it re-measures the no-load latency now and then (every
+- Like Envoy, it measures the no-load latency first, and again now and then (every
   `remeasure_every` seconds, jittered by the caller's random draw): for one window it
-  holds the limit at `min_limit_probe` and takes that window's latency as the new
-  `min_rtt`, so a baseline that drifted (a slower origin after a deploy) is relearnt.
+  holds the limit at `min_limit_probe` and takes that window's medians as the new
+  baselines, so a baseline that drifted (a slower origin after a deploy) is relearnt.
 - A circuit breaker opens after `breaker_failures` consecutive failures without an
   answer; while open nothing is sent; after a cool-down one probe goes through
   (half-open); its success closes the breaker with the limit halved, its failure
@@ -61,9 +65,15 @@ class GovernorSettings:
 @dataclass(slots=True)
 class _Window:
     started: float
-    latencies: list[float] = field(default_factory=list)
+    samples: list[tuple[str, float]] = field(default_factory=list)
     peak_in_flight: int = 0
     overloaded: bool = False
+
+    def by_kind(self) -> dict[str, list[float]]:
+        out: dict[str, list[float]] = {}
+        for kind, latency in self.samples:
+            out.setdefault(kind, []).append(latency)
+        return out
 
 
 class Governor:
@@ -71,8 +81,8 @@ class Governor:
         """`jitter` in [0.75, 1.25] spreads re-measurements of several governors apart."""
         self.settings = settings
         self.limit = settings.initial_limit
-        self.min_rtt: float | None = None
-        self.last_rtt: float | None = None
+        self.baselines: dict[str, float] = {}
+        self.last_ratio: float | None = None
         self.paused_until = 0.0
         self.breaker = Breaker.CLOSED
         self.in_flight = 0
@@ -81,9 +91,19 @@ class Governor:
         self._cooldown = settings.cooldown
         self._open_until = 0.0
         self._probe_in_flight = False
-        self._measuring = False
+        # Start by measuring the no-load latency, at low concurrency.
+        self._measuring = True
         self._saved_limit = self.limit
+        self.limit = min(self.limit, settings.min_limit_probe)
+        self._jitter = jitter
         self._next_remeasure = now + settings.remeasure_every * jitter
+
+    @property
+    def min_rtt(self) -> float | None:
+        """The no-load latency, for display: the median of the kinds' baselines."""
+        if not self.baselines:
+            return None
+        return _median(list(self.baselines.values()))
 
     # -- decisions --------------------------------------------------------------------
 
@@ -110,14 +130,20 @@ class Governor:
             self._probe_in_flight = True
         self._window.peak_in_flight = max(self._window.peak_in_flight, self.in_flight)
 
+    def released(self) -> None:
+        """An exchange ended for a reason that says nothing about the origin."""
+        self.in_flight = max(0, self.in_flight - 1)
+
     def finished(
         self,
         now: float,
         latency: float | None,
         status: int | None,
         retry_after: float | None = None,
+        kind: str = "",
     ) -> None:
-        """An exchange ended: `status` None means no answer (refused, reset, timed out)."""
+        """An exchange ended: `status` None means no answer (refused, reset, timed out).
+        `kind` groups exchanges whose latencies are comparable (the endpoint)."""
         self.in_flight = max(0, self.in_flight - 1)
         if retry_after is not None and (status in OVERLOAD_STATUS or status is None):
             self.paused_until = max(self.paused_until, now + retry_after)
@@ -129,7 +155,7 @@ class Governor:
             if status in OVERLOAD_STATUS:
                 self._window.overloaded = True
             elif latency is not None:
-                self._window.latencies.append(latency)
+                self._window.samples.append((kind, latency))
         self._maybe_close_window(now)
 
     # -- internals --------------------------------------------------------------------
@@ -149,7 +175,8 @@ class Governor:
 
     def _answered(self) -> None:
         self._failures = 0
-        if self.breaker is Breaker.HALF_OPEN:
+        # Any answer proves the origin is back, also one to live traffic while open.
+        if self.breaker is not Breaker.CLOSED:
             self.breaker = Breaker.CLOSED
             self._probe_in_flight = False
             self._cooldown = self.settings.cooldown
@@ -158,13 +185,16 @@ class Governor:
     def _maybe_close_window(self, now: float) -> None:
         w = self._window
         s = self.settings
-        enough = len(w.latencies) >= s.min_samples
+        enough = len(w.samples) >= s.min_samples
         if not (w.overloaded or (enough and now - w.started >= s.window)):
             return
         if w.overloaded:
             self.limit = max(s.min_limit, self.limit * s.backoff)
+            if self._measuring:
+                self._saved_limit = max(s.min_limit, self._saved_limit * s.backoff)
         elif self._measuring:
-            self.min_rtt = _median(w.latencies)
+            for kind, latencies in w.by_kind().items():
+                self.baselines[kind] = _median(latencies)
             self._measuring = False
             self.limit = self._saved_limit
         else:
@@ -174,15 +204,23 @@ class Governor:
             self._measuring = True
             self._saved_limit = self.limit
             self.limit = min(self.limit, s.min_limit_probe)
-            self._next_remeasure = now + s.remeasure_every
+            self._next_remeasure = now + s.remeasure_every * self._jitter
 
     def _adapt(self, w: _Window) -> None:
         s = self.settings
-        rtt = _median(w.latencies)
-        self.last_rtt = rtt
-        if self.min_rtt is None or rtt < self.min_rtt:
-            self.min_rtt = rtt
-        gradient = min(1.0, max(0.5, self.min_rtt * (1 + s.buffer) / rtt))
+        ratios: list[float] = []
+        for kind, latencies in w.by_kind().items():
+            typical = _median(latencies)
+            baseline = self.baselines.get(kind)
+            if baseline is None or typical < baseline:
+                # A kind seen for the first time, or an origin faster than we knew.
+                self.baselines[kind] = baseline = typical
+            ratios.extend(latency / baseline for latency in latencies if baseline > 0)
+        if not ratios:
+            return
+        ratio = _median(ratios)
+        self.last_ratio = ratio
+        gradient = min(1.0, max(0.5, (1 + s.buffer) / ratio))
         # Headroom only while latency is flat: growing past the knee would queue in the origin.
         headroom = math.sqrt(self.limit) if gradient >= 1.0 else 0.0
         target = self.limit * gradient + headroom

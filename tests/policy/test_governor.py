@@ -80,13 +80,64 @@ def test_never_grows_while_the_limit_is_not_used() -> None:
     assert gov.limit <= 20
 
 
+def measured(gov: Governor, latency: float = 0.01) -> float:
+    """Complete the governor's first no-load measurement; returns the time it ended."""
+    now = 0.0
+    while gov.baselines == {}:
+        gov.started(now)
+        now += 0.05
+        gov.finished(now, latency, 200)
+    return now
+
+
+def test_first_measures_the_no_load_latency_at_low_concurrency() -> None:
+    gov = Governor(GovernorSettings(initial_limit=40, min_limit_probe=2), now=0.0)
+    assert gov.allowed(0.0) == 2
+    measured(gov, latency=0.02)
+    assert gov.baselines == {"": pytest.approx(0.02)}
+    assert gov.allowed(100.0) == 40
+
+
 @pytest.mark.parametrize("status", [429, 503, None])
 def test_overload_signals_cut_the_limit(status: int | None) -> None:
     gov = Governor(GovernorSettings(initial_limit=40, breaker_failures=100), now=0.0)
+    now = measured(gov)
     for i in range(5):
-        gov.started(float(i))
-        gov.finished(float(i), 0.01, status)
+        gov.started(now + i)
+        gov.finished(now + i, 0.01, status)
     assert gov.limit == pytest.approx(40 * 0.8**5)
+
+
+def mix_shift(kinds: bool) -> tuple[Governor, float]:
+    """An origin with spare capacity whose traffic moves from fast reads to slow reports
+    at 20 s; returns the governor and its lowest limit in the 10 s after the shift."""
+    gov = Governor(GovernorSettings(initial_limit=10, remeasure_every=1000.0), now=0.0)
+    lowest = float("inf")
+    rng = random.Random(3)
+    now, started, events = 0.0, 0, []  # events: (done at, started at, kind)
+    while now < 60.0:
+        for _ in range(gov.available(now)):
+            reports = rng.random() < (0.1 if now < 20.0 else 0.9)
+            kind, latency = ("report", 0.5) if reports else ("read", 0.005)
+            gov.started(now)
+            heapq.heappush(events, (now + latency * rng.uniform(0.9, 1.1), now, kind))
+            started += 1
+        done, began, kind = heapq.heappop(events)
+        now = done
+        gov.finished(now, done - began, 200, kind=kind if kinds else "")
+        if 20.0 <= now < 30.0:
+            lowest = min(lowest, gov.limit)
+    return gov, lowest
+
+
+def test_latency_is_judged_per_kind() -> None:
+    gov, lowest = mix_shift(kinds=True)
+    assert set(gov.baselines) == {"read", "report"}
+    assert lowest >= 10  # nothing queued, so nothing to cut
+
+
+def test_one_baseline_for_all_would_mistake_a_mix_shift_for_queueing() -> None:
+    assert mix_shift(kinds=False)[1] < 5  # why the governor keeps one per kind
 
 
 def test_retry_after_pauses_sending() -> None:
