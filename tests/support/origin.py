@@ -235,6 +235,29 @@ class LoopbackOrigin:
         reply = self._next_reply(request.path, Reply(204))
         return web.Response(status=reply.status, headers=reply.headers, body=reply.body)
 
+    # -- a worker pool: capacity that is physical -------------------------------------
+
+    pool_workers: int = 4
+    pool_service: float = 0.02
+    pool_inside: int = 0  # requests in the origin now, working or waiting for a worker
+    pool_peaks: list[int] = field(default_factory=list)  # `pool_inside` at each arrival
+    _pool: asyncio.Semaphore | None = None
+
+    async def _pool_request(self, request: web.Request) -> web.Response:
+        """W workers, each request holding one for S seconds; the rest wait in line."""
+        if self._pool is None:
+            self._pool = asyncio.Semaphore(self.pool_workers)
+        await request.read()
+        self.pool_inside += 1
+        with self._lock:
+            self.pool_peaks.append(self.pool_inside)
+        try:
+            async with self._pool:
+                await asyncio.sleep(self.pool_service)
+        finally:
+            self.pool_inside -= 1
+        return web.Response(status=201, text="done")
+
     # -- the listener ---------------------------------------------------------------------
 
     def _app(self) -> web.Application:
@@ -246,6 +269,7 @@ class LoopbackOrigin:
         app.router.add_get("/drop", self._drop)
         app.router.add_route("*", "/rec/{tail:.*}", self._record)
         app.router.add_post("/hooks/{tail:.*}", self._hook)
+        app.router.add_route("*", "/pool/{tail:.*}", self._pool_request)
         return app
 
     async def _listen(self, sock: socket.socket | None = None) -> None:
