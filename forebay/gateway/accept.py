@@ -22,7 +22,7 @@ from forebay.dispatch.model import AcceptedRequest
 from forebay.dispatch.writer import GroupCommitWriter
 from forebay.gateway.exchange import Exchange, exchange_of
 from forebay.gateway.limits import RequestLimits
-from forebay.gateway.problem import send_problem
+from forebay.gateway.problem import send_body, send_problem
 from forebay.gateway.replies import accepted_body, response_messages, status_url
 from forebay.policy import idempotency
 from forebay.policy.callback_targets import RefusedTarget, host_allowed, parse_target
@@ -261,7 +261,10 @@ class AsyncAccept:
                 "This Idempotency-Key was used with another request (method, path or body "
                 "differ). Use a new key for a new request.",
             )
-        if verdict is idempotency.Verdict.IN_PROGRESS:
+        original = None
+        if verdict is not idempotency.Verdict.IN_PROGRESS and request_id:
+            original = await self.requests.get(request_id)
+        if original is None:  # still being accepted here, or not yet readable elsewhere
             return await send_problem(
                 send,
                 ex,
@@ -269,17 +272,6 @@ class AsyncAccept:
                 "idempotency-key-in-progress",
                 "Request with this key in progress",
                 "A request with this Idempotency-Key is still being accepted. Retry shortly.",
-                headers=[(b"retry-after", b"1")],
-            )
-        original = await self.requests.get(request_id) if request_id else None
-        if original is None:
-            return await send_problem(
-                send,
-                ex,
-                409,
-                "idempotency-key-in-progress",
-                "Request with this key in progress",
-                "The request that holds this Idempotency-Key is not readable yet. Retry shortly.",
                 headers=[(b"retry-after", b"1")],
             )
         ex.async_id = original.id
@@ -291,22 +283,15 @@ class AsyncAccept:
     async def _send_accepted(
         self, send: Any, ex: Exchange, r: AcceptedRequest, prefs: Preferences, replayed: bool
     ) -> None:
-        body = accepted_body(r)
         headers = [
-            (b"content-type", b"application/json"),
-            (b"content-length", str(len(body)).encode()),
             (b"location", status_url(r.id).encode()),
             (b"retry-after", str(self.settings.async_.retry_after).encode()),
-            (b"x-request-id", ex.request_id.encode()),
-            (b"cache-control", b"no-store"),
         ]
         if prefs.respond_async:
             headers.append((b"preference-applied", b"respond-async"))
         if replayed:
             headers.append((b"idempotency-replayed", b"true"))
-        ex.status, ex.response_started = 202, True
-        await send({"type": "http.response.start", "status": 202, "headers": headers})
-        await send({"type": "http.response.body", "body": body})
+        await send_body(send, ex, 202, b"application/json", accepted_body(r), headers)
 
     async def _send_stored(
         self, send: Any, ex: Exchange, r: AcceptedRequest, extra: list[tuple[bytes, bytes]]

@@ -31,6 +31,33 @@ def problem_body(
     return json.dumps(body, separators=(",", ":")).encode()
 
 
+async def send_body(
+    send: Send,
+    ex: Exchange,
+    status: int,
+    content_type: bytes,
+    body: bytes,
+    headers: Sequence[tuple[bytes, bytes]] = (),
+) -> None:
+    """An answer the gateway makes itself: never cached, always with the request id."""
+    ex.status = status
+    ex.response_started = True
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", content_type),
+                (b"content-length", str(len(body)).encode()),
+                (b"x-request-id", ex.request_id.encode()),
+                (b"cache-control", b"no-store"),
+                *headers,
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
+
+
 async def send_problem(
     send: Send,
     ex: Exchange,
@@ -41,21 +68,6 @@ async def send_problem(
     headers: Sequence[tuple[bytes, bytes]] = (),
     **extra: Any,
 ) -> None:
-    body = problem_body(status, slug, title, detail, ex.request_id, **extra)
-    ex.status = status
     ex.error = ex.error or slug
-    ex.response_started = True
-    await send(
-        {
-            "type": "http.response.start",
-            "status": status,
-            "headers": [
-                (b"content-type", b"application/problem+json"),
-                (b"content-length", str(len(body)).encode()),
-                (b"x-request-id", ex.request_id.encode()),
-                (b"cache-control", b"no-store"),
-                *headers,
-            ],
-        }
-    )
-    await send({"type": "http.response.body", "body": body})
+    body = problem_body(status, slug, title, detail, ex.request_id, **extra)
+    await send_body(send, ex, status, b"application/problem+json", body, headers)

@@ -10,7 +10,7 @@ from collections.abc import Callable
 from typing import Any
 
 from forebay.gateway.exchange import Exchange, exchange_of
-from forebay.gateway.problem import send_problem
+from forebay.gateway.problem import send_body, send_problem
 from forebay.gateway.replies import STATUS_PREFIX, response_messages, status_document
 from forebay.policy.ids import looks_like_request_id
 from forebay.policy.request_states import State
@@ -59,18 +59,11 @@ class RequestStatus:
                 await send(message)
             return
         if tail == "" and method == "DELETE":
-            if r.state != State.QUEUED:
-                return await send_problem(
-                    send,
-                    ex,
-                    409,
-                    "cannot-cancel",
-                    "Cannot cancel",
-                    f"The request is {r.state.value}; only queued requests can be cancelled.",
-                )
-            cancelled = await self.requests.cancel(rid, self.clock())
-            if cancelled is None or cancelled.state != State.CANCELLED:
-                state = cancelled.state.value if cancelled else "gone"
+            after = (
+                await self.requests.cancel(rid, self.clock()) if r.state == State.QUEUED else None
+            )
+            if after is None or after.state != State.CANCELLED:
+                state = (after or r).state.value
                 return await send_problem(
                     send,
                     ex,
@@ -79,7 +72,7 @@ class RequestStatus:
                     "Cannot cancel",
                     f"The request is {state}; only queued requests can be cancelled.",
                 )
-            return await self._json(send, ex, 200, status_document(cancelled))
+            return await self._json(send, ex, 200, status_document(after))
         if tail == "" and method in ("GET", "HEAD"):
             return await self._json(send, ex, 200, status_document(r))
         allowed = b"GET, HEAD, DELETE" if tail == "" else b"GET, HEAD"
@@ -105,18 +98,4 @@ class RequestStatus:
         )
 
     async def _json(self, send: Any, ex: Exchange, status: int, doc: dict[str, Any]) -> None:
-        body = json.dumps(doc).encode()
-        ex.status, ex.response_started = status, True
-        await send(
-            {
-                "type": "http.response.start",
-                "status": status,
-                "headers": [
-                    (b"content-type", b"application/json"),
-                    (b"content-length", str(len(body)).encode()),
-                    (b"cache-control", b"no-store"),
-                    (b"x-request-id", ex.request_id.encode()),
-                ],
-            }
-        )
-        await send({"type": "http.response.body", "body": body})
+        await send_body(send, ex, status, b"application/json", json.dumps(doc).encode())

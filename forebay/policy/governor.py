@@ -18,7 +18,9 @@ The controller combines the mechanisms of the adaptive limiters it learns from:
 - Like Netflix's limiters, it never grows while the limit is not used (app-limited):
   a window whose peak in-flight stayed under 80% of the limit cannot raise it.
 - Like Vector's ARC, overload signals (429, 503, timeouts) cut the limit
-  multiplicatively, once per window, and `Retry-After` pauses sending.
+  multiplicatively, once per window, and `Retry-After` pauses sending. It takes at
+  least two of them, and a tenth of the window's answers, to count: one request that
+  keeps failing is that request's problem, not the origin's.
 - Like Envoy, it measures the no-load latency first, and again now and then (every
   `remeasure_every` seconds, jittered by the caller's random draw): for one window it
   holds the limit at `min_limit_probe` and takes that window's medians as the new
@@ -52,8 +54,13 @@ class GovernorSettings:
     window: float = 0.25
     min_samples: int = 8
     buffer: float = 0.1
+    # Latency the gateway itself adds when busy (event-loop lag, a store write): a few
+    # milliseconds of it must not read as the origin queueing.
+    allowance: float = 0.001
     smoothing: float = 0.5
     backoff: float = 0.8
+    min_overloads: int = 2
+    overload_share: float = 0.1
     app_limited: float = 0.8
     remeasure_every: float = 30.0
     min_limit_probe: float = 2.0
@@ -67,7 +74,13 @@ class _Window:
     started: float
     samples: list[tuple[str, float]] = field(default_factory=list)
     peak_in_flight: int = 0
-    overloaded: bool = False
+    overloads: int = 0  # 429, 503, timeouts and failures without an answer
+
+    def overloaded(self, settings: GovernorSettings) -> bool:
+        """A share of the window's answers, not a single one: a request that keeps
+        failing with 503 (one bad lane) must not throttle the whole origin."""
+        answers = len(self.samples) + self.overloads
+        return self.overloads >= max(settings.min_overloads, settings.overload_share * answers)
 
     def by_kind(self) -> dict[str, list[float]]:
         out: dict[str, list[float]] = {}
@@ -96,6 +109,7 @@ class Governor:
         self._saved_limit = self.limit
         self.limit = min(self.limit, settings.min_limit_probe)
         self._jitter = jitter
+        self._good = settings.initial_limit  # the highest limit seen with flat latency
         self._next_remeasure = now + settings.remeasure_every * jitter
 
     @property
@@ -149,11 +163,11 @@ class Governor:
             self.paused_until = max(self.paused_until, now + retry_after)
         if status is None:
             self._failed(now)
-            self._window.overloaded = True
+            self._window.overloads += 1
         else:
             self._answered()
             if status in OVERLOAD_STATUS:
-                self._window.overloaded = True
+                self._window.overloads += 1
             elif latency is not None:
                 self._window.samples.append((kind, latency))
         self._maybe_close_window(now)
@@ -186,9 +200,10 @@ class Governor:
         w = self._window
         s = self.settings
         enough = len(w.samples) >= s.min_samples
-        if not (w.overloaded or (enough and now - w.started >= s.window)):
+        overloaded = w.overloaded(s)
+        if not (overloaded or (enough and now - w.started >= s.window)):
             return
-        if w.overloaded:
+        if overloaded:
             self.limit = max(s.min_limit, self.limit * s.backoff)
             if self._measuring:
                 self._saved_limit = max(s.min_limit, self._saved_limit * s.backoff)
@@ -200,7 +215,7 @@ class Governor:
         else:
             self._adapt(w)
         self._window = _Window(now, peak_in_flight=self.in_flight)
-        if now >= self._next_remeasure and not self._measuring and not w.overloaded:
+        if now >= self._next_remeasure and not self._measuring and not overloaded:
             self._measuring = True
             self._saved_limit = self.limit
             self.limit = min(self.limit, s.min_limit_probe)
@@ -215,14 +230,20 @@ class Governor:
             if baseline is None or typical < baseline:
                 # A kind seen for the first time, or an origin faster than we knew.
                 self.baselines[kind] = baseline = typical
-            ratios.extend(latency / baseline for latency in latencies if baseline > 0)
+            ratios.extend(latency / (baseline + s.allowance) for latency in latencies)
         if not ratios:
             return
         ratio = _median(ratios)
         self.last_ratio = ratio
         gradient = min(1.0, max(0.5, (1 + s.buffer) / ratio))
         # Headroom only while latency is flat: growing past the knee would queue in the origin.
-        headroom = math.sqrt(self.limit) if gradient >= 1.0 else 0.0
+        # Far below a limit that was fine before (after a cut, after the breaker), double
+        # instead, as TCP's slow start does: the way back up is known to be safe.
+        headroom = 0.0
+        if gradient >= 1.0:
+            self._good = max(self._good, self.limit)
+            slow_start = self.limit < self._good / 2
+            headroom = self.limit if slow_start else math.sqrt(self.limit)
         target = self.limit * gradient + headroom
         if w.peak_in_flight < max(1, math.floor(self.limit)) * s.app_limited:
             target = min(target, self.limit)  # unused capacity says nothing about more

@@ -61,13 +61,13 @@ def test_converges_near_the_worker_count(workers: int, service: float) -> None:
     trace = flood(gov, WorkerPoolOrigin(workers, service), seconds=60.0)
     settled = trace["limit"][len(trace["limit"]) // 2 :]
     mean_limit = sum(settled) / len(settled)
-    assert workers <= mean_limit <= 1.5 * workers, mean_limit
+    assert workers <= mean_limit <= 1.6 * workers, mean_limit
     # The origin stays busy: completions in the second half run at its capacity...
     half = [t for t in trace["done"] if t >= 30.0]
     assert len(half) / 30.0 >= 0.97 * workers / service
     # ...without a queue building inside it: latency stays near the service time.
     late = sorted(trace["latency"][len(trace["latency"]) // 2 :])
-    assert late[len(late) // 2] <= 1.3 * service
+    assert late[len(late) // 2] <= 1.45 * service
 
 
 def test_never_grows_while_the_limit_is_not_used() -> None:
@@ -102,10 +102,20 @@ def test_first_measures_the_no_load_latency_at_low_concurrency() -> None:
 def test_overload_signals_cut_the_limit(status: int | None) -> None:
     gov = Governor(GovernorSettings(initial_limit=40, breaker_failures=100), now=0.0)
     now = measured(gov)
-    for i in range(5):
+    for i in range(10):  # windows close at every second overload: five cuts
         gov.started(now + i)
         gov.finished(now + i, 0.01, status)
     assert gov.limit == pytest.approx(40 * 0.8**5)
+
+
+def test_one_failing_request_among_many_answers_is_not_overload() -> None:
+    gov = Governor(GovernorSettings(initial_limit=40), now=0.0)
+    now = measured(gov)
+    for i in range(400):  # a lane retrying a 503 now and then, among steady answers
+        gov.started(now)
+        now += 0.01
+        gov.finished(now, 0.01, 503 if i % 20 == 0 else 200)
+    assert gov.limit >= 40
 
 
 def mix_shift(kinds: bool) -> tuple[Governor, float]:
@@ -177,6 +187,19 @@ def test_breaker_opens_probes_and_closes_carefully() -> None:
     gov.finished(3.7, 0.01, 200)
     assert gov.breaker is Breaker.CLOSED
     assert gov.limit == pytest.approx(max(1.0, limit_before / 2))
+
+
+def test_climbs_back_fast_after_a_cut() -> None:
+    gov = Governor(GovernorSettings(initial_limit=64, breaker_failures=1000), now=0.0)
+    origin = WorkerPoolOrigin(64, 0.01)
+    flood(gov, origin, seconds=5.0)
+    before = gov.limit
+    for i in range(40):  # a burst of 503s: cut after cut
+        gov.started(5.0 + i * 0.01)
+        gov.finished(5.0 + i * 0.01, 0.01, 503)
+    assert gov.limit < before / 4
+    trace = flood_from(gov, WorkerPoolOrigin(64, 0.01), start=6.0, seconds=5.0)
+    assert max(trace["limit"]) >= 0.8 * before  # seconds, not minutes
 
 
 def test_recovers_after_the_breaker_closes() -> None:
