@@ -220,6 +220,18 @@ def http_get(url: str, timeout: float = 5.0) -> tuple[int, bytes]:
         return int(err.code), err.read()
 
 
+def http_post(
+    url: str, body: bytes, headers: Mapping[str, str] | None = None, timeout: float = 5.0
+) -> tuple[int, bytes]:
+    """Status and body of one POST of `body` (error statuses included)."""
+    request = urllib.request.Request(url, data=body, headers=dict(headers or {}), method="POST")
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as resp:
+            return int(resp.status), resp.read()
+    except urllib.error.HTTPError as err:
+        return int(err.code), err.read()
+
+
 def http_ready(url: str) -> Callable[[], bool]:
     """A readiness check: GET `url` answers 200."""
     return lambda: http_status(url) == 200
@@ -531,6 +543,7 @@ def wrk_argv(
     latency: bool = False,
     timeout: float | None = None,
     headers: Sequence[str] = (),
+    script: Path | str | None = None,
 ) -> list[str]:
     # wrk takes whole seconds only (units s, m, h).
     argv = [WRK, f"-t{threads}", f"-c{connections}", f"-d{max(1, math.ceil(duration))}s"]
@@ -538,6 +551,8 @@ def wrk_argv(
         argv.append(f"--timeout={timeout:g}s")
     for header in headers:
         argv += ["-H", header]
+    if script is not None:  # a Lua script, e.g. one that sets wrk.method and wrk.body
+        argv += ["-s", str(script)]
     if latency:
         argv.append("--latency")
     argv.append(url)
@@ -554,6 +569,7 @@ def run_wrk(
     cpu: int | None = None,
     timeout: float | None = None,
     headers: Sequence[str] = (),
+    script: Path | str | None = None,
 ) -> WrkResult:
     """One wrk run (pinned to `cpu` when possible); fails if wrk fails or prints no figures."""
     require_tool(WRK)
@@ -565,6 +581,7 @@ def run_wrk(
         latency=latency,
         timeout=timeout,
         headers=headers,
+        script=script,
     )
     command = shlex.join(pinned(argv, cpu))
     # subprocess.run kills wrk if we are interrupted or it overruns its time.

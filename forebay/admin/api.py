@@ -36,6 +36,7 @@ class PolicyPatch(BaseModel):
     max_attempts: int | None = Field(None, ge=1)
     max_age: float | None = Field(None, gt=0)
     callback: str | None = None
+    ordering: Literal["path", "none"] | None = None
 
     def apply(self, policy: EndpointPolicy) -> EndpointPolicy:
         data = policy.model_dump(by_alias=True)

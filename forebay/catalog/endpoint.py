@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -31,6 +32,11 @@ class EndpointPolicy(BaseModel):
     max_attempts: int | None = Field(None, ge=1, description="Overrides async.retry.")
     max_age: float | None = Field(None, gt=0, description="Seconds; overrides async.retry.")
     callback: str | None = Field(None, description="Default completion callback URL.")
+    ordering: Literal["path", "none"] = Field(
+        "path",
+        description="path: requests to one path are delivered in order, one at a time; "
+        "none: each request on its own (for creates that never touch each other).",
+    )
 
     def is_default(self) -> bool:
         return self == EndpointPolicy()

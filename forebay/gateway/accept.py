@@ -146,7 +146,9 @@ class AsyncAccept:
         trace = next((v for n, v in headers if n == b"traceparent" and valid_traceparent(v)), None)
         forwarded.append((b"traceparent", trace or new_traceparent(os.urandom)))
         forwarded.append((b"idempotency-key", (key or rid).encode("latin-1")))
-        ordering = _header(headers, b"forebay-ordering-key") or scope["path"]
+        ordering = _header(headers, b"forebay-ordering-key") or (
+            scope["path"] if ex.route.policy.ordering == "path" else rid
+        )
         record = AcceptedRequest(
             id=rid,
             consumer=ex.consumer,

@@ -33,6 +33,7 @@ endpoints:
   "POST /rec/hold/{key}": {managed: true, async: true, max_attempts: 200}
   "POST /rec/down/{key}": {managed: true, async: true, max_attempts: 1}
   "POST /rec/order/{key}": {managed: true, async: true}
+  "POST /rec/free": {managed: true, async: true, ordering: none}
 async:
   retry: {base: 0.05, cap: 0.2, max_attempts: 4}
 timeouts: {read: 0.5}
@@ -538,3 +539,17 @@ def test_loopback_callbacks_refused_unless_listed(
         )
     assert [h.path for h in module_origin.received_hooks() if t in h.path] == []
     assert hooks_to(module_origin, "/hooks/default") == []
+
+
+def test_ordering_none_lets_creates_to_one_collection_go_in_parallel(
+    g: Gateway, module_origin: LoopbackOrigin
+) -> None:
+    module_origin.set_latency(0.1, 0.1, prefix="/rec/free")
+    ids = [accepted(g.request("POST", "/rec/free", str(n).encode())) for n in range(8)]
+    assert {g.status_of(i)["ordering_key"] for i in ids} == set(ids)
+    wait_until(lambda: len(module_origin.recorded("/rec/free")) >= 8, what="all eight deliveries")
+    seen = sorted(module_origin.recorded("/rec/free"), key=lambda d: d.at)
+    overlapping = sum(
+        1 for a, b in itertools.pairwise(seen) if a.done_at is not None and b.at < a.done_at
+    )
+    assert overlapping >= 3, overlapping
