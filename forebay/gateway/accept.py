@@ -20,7 +20,7 @@ from forebay.admin import metrics
 from forebay.dispatch.dispatcher import Dispatcher
 from forebay.dispatch.model import AcceptedRequest
 from forebay.dispatch.writer import GroupCommitWriter
-from forebay.gateway.exchange import Exchange, exchange_of
+from forebay.gateway.exchange import Exchange, exchange_of, random_bytes
 from forebay.gateway.limits import RequestLimits
 from forebay.gateway.problem import send_body, send_problem
 from forebay.gateway.replies import accepted_body, response_messages, status_url
@@ -144,7 +144,7 @@ class AsyncAccept:
             headers, client[0] if client else None, scope.get("scheme", "http"), host
         )
         trace = next((v for n, v in headers if n == b"traceparent" and valid_traceparent(v)), None)
-        forwarded.append((b"traceparent", trace or new_traceparent(os.urandom)))
+        forwarded.append((b"traceparent", trace or new_traceparent(random_bytes)))
         forwarded.append((b"idempotency-key", (key or rid).encode("latin-1")))
         ordering = _header(headers, b"forebay-ordering-key") or (
             scope["path"] if ex.route.policy.ordering == "path" else rid

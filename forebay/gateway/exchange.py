@@ -13,6 +13,11 @@ ASGIScope = dict[str, Any]
 ASGIMessage = dict[str, Any]
 
 
+def random_bytes(n: int) -> bytes:
+    """Unique, not secret (trace ids): no system call per request."""
+    return random.getrandbits(8 * n).to_bytes(n, "big")
+
+
 def new_request_id() -> str:
     # 64 random bits: unique enough to find a request in the logs, short enough to read.
     # Not a secret, so the fast generator will do (no system call per request).

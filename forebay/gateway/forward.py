@@ -7,7 +7,6 @@ larger ones stream both ways in chunks, so a body of any size costs bounded memo
 from __future__ import annotations
 
 import asyncio
-import random
 import time
 from collections.abc import AsyncIterator
 from typing import Any
@@ -18,7 +17,7 @@ from yarl import URL
 
 from forebay.admin import metrics
 from forebay.dispatch.limits import ConcurrencyLimit
-from forebay.gateway.exchange import Exchange, exchange_of
+from forebay.gateway.exchange import Exchange, exchange_of, random_bytes
 from forebay.gateway.limits import BodyTooLarge, RequestLimits
 from forebay.gateway.problem import send_problem
 from forebay.policy.backoff import parse_retry_after
@@ -26,11 +25,6 @@ from forebay.policy.forwarding import FORWARDING_NAMES, end_to_end, forwarding_h
 from forebay.policy.tracing import new_traceparent, valid_traceparent
 
 log = structlog.get_logger("forebay.gateway")
-
-
-def random_bytes(n: int) -> bytes:
-    # Trace ids need to be unique, not secret: no system call per request.
-    return random.getrandbits(8 * n).to_bytes(n, "big")
 
 
 # Up to this size a body is buffered and sent with one write.
