@@ -110,6 +110,7 @@ class Governor:
         self.limit = min(self.limit, settings.min_limit_probe)
         self._jitter = jitter
         self._good = settings.initial_limit  # the highest limit seen with flat latency
+        self._ssthresh = math.inf  # below it, grow by doubling; set where queueing began
         self._next_remeasure = now + settings.remeasure_every * jitter
 
     @property
@@ -237,18 +238,20 @@ class Governor:
         self.last_ratio = ratio
         gradient = min(1.0, max(0.5, (1 + s.buffer) / ratio))
         # Headroom only while latency is flat: growing past the knee would queue in the origin.
-        # Far below a limit that was fine before (after a cut, after the breaker), double
-        # instead, as TCP's slow start does: the way back up is known to be safe.
+        # Until queueing was first seen, and far below a limit that was fine before (after
+        # a cut, after the breaker), double instead, as TCP's slow start does.
         headroom = 0.0
         if gradient >= 1.0:
             self._good = max(self._good, self.limit)
-            slow_start = self.limit < self._good / 2
+            slow_start = self.limit < self._ssthresh or self.limit < self._good / 2
             headroom = self.limit if slow_start else math.sqrt(self.limit)
         target = self.limit * gradient + headroom
         if w.peak_in_flight < max(1, math.floor(self.limit)) * s.app_limited:
             target = min(target, self.limit)  # unused capacity says nothing about more
         new = (1 - s.smoothing) * self.limit + s.smoothing * target
         self.limit = min(s.max_limit, max(s.min_limit, new))
+        if gradient < 1.0:
+            self._ssthresh = self.limit  # the knee: from here on, grow gently
 
 
 def _median(values: list[float]) -> float:
