@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck pytest bench clean
+.PHONY: demo test lint typecheck pytest bench bench-proxy bench-accept bench-flood clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -27,8 +27,18 @@ typecheck: $(STAMP)
 pytest: $(STAMP)
 	$(BIN)/pytest -q
 
-bench: $(STAMP)
+# Benchmarks print figures against a reference measured in the same run; see
+# docs/benchmarks.md. They need wrk, nginx and redis-server on the machine.
+bench: bench-proxy bench-accept bench-flood
+
+bench-proxy: $(STAMP)
 	$(BIN)/python -m bench.proxy
+
+bench-accept: $(STAMP)
+	$(BIN)/python -m bench.accept
+
+bench-flood: $(STAMP)
+	$(BIN)/python -m bench.flood
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache
