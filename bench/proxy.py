@@ -31,7 +31,6 @@ Run with `python -m bench.proxy` (`make bench`); `--help` lists the options.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import time
@@ -47,19 +46,30 @@ from bench.common import (
     Service,
     Services,
     WrkResult,
-    bench_command,
     can_pin,
     cpu_snapshot,
     exit_on_sigterm,
     free_port,
     http_get,
-    http_ready,
-    machine_info,
     median,
     others_cores,
     run_wrk,
     start_nginx,
-    tool_version,
+)
+from bench.gateway import start_forebay_run
+from bench.report import (
+    add_json_option,
+    add_wrk_options,
+    busy_lines,
+    cpu_line,
+    fmt_list,
+    pct,
+    print_json,
+    progress,
+    python_line,
+    run_guarded,
+    scenario_info,
+    wrk_problem_lines,
 )
 
 PROXY_CPU = 0  # the proxy under test, alone
@@ -135,11 +145,11 @@ class TargetRuns:
 
     @property
     def p50(self) -> list[float]:
-        return [_pct(r.latency, "50") for r in self.rounds]
+        return [pct(r.latency, "50") for r in self.rounds]
 
     @property
     def p99(self) -> list[float]:
-        return [_pct(r.latency, "99") for r in self.rounds]
+        return [pct(r.latency, "99") for r in self.rounds]
 
     def problems(self) -> list[str]:
         found = []
@@ -149,27 +159,13 @@ class TargetRuns:
         return found
 
 
-def _pct(result: WrkResult, pct: str) -> float:
-    value = result.latency_ms.get(pct)
-    if value is None:
-        raise BenchError(f"wrk printed no {pct}th percentile:\n{result.output}")
-    return value
-
-
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m bench.proxy",
         description="Pass-through proxy benchmark: origin direct vs nginx vs forebay.",
     )
-    parser.add_argument("--runs", type=int, default=3, help="rounds over all targets (3)")
-    parser.add_argument("--duration", type=int, default=5, help="seconds per wrk run (5)")
-    parser.add_argument(
-        "--connections", type=int, default=64, help="connections for the throughput run (64)"
-    )
-    parser.add_argument(
-        "--warmup", type=int, default=2, help="seconds of warm-up per target (2; 0 for none)"
-    )
-    parser.add_argument("--json", action="store_true", help="also print the figures as JSON")
+    add_wrk_options(parser, "connections for the throughput run (64)")
+    add_json_option(parser)
     args = parser.parse_args(argv)
     if args.runs < 1 or args.duration <= 0 or args.connections < 1 or args.warmup < 0:
         parser.error("--runs and --connections must be >= 1, --duration > 0, --warmup >= 0")
@@ -200,26 +196,17 @@ def start_targets(services: Services) -> dict[str, tuple[str, Service]]:
     forebay_port, admin_port = free_port(), free_port()
     env = dict(os.environ, FOREBAY_LOG__LEVEL="warning")
     env.pop("FOREBAY_CONFIG", None)
-    forebay_server = services.start(
+    forebay_server = start_forebay_run(
+        services,
         "forebay",
         [
-            sys.executable,
-            "-m",
-            "forebay",
-            "run",
-            "--origin",
-            origin,
-            "--store",
-            "memory://",
-            "--listen",
-            f"{LOOPBACK}:{forebay_port}",
-            "--admin-listen",
-            f"{LOOPBACK}:{admin_port}",
+            *("--origin", origin, "--store", "memory://"),
+            *("--listen", f"{LOOPBACK}:{forebay_port}"),
+            *("--admin-listen", f"{LOOPBACK}:{admin_port}"),
         ],
+        admin_port=admin_port,
         env=env,
         cpu=PROXY_CPU,
-        ready=http_ready(f"http://{LOOPBACK}:{admin_port}/healthz"),
-        timeout=30.0,
     )
     return {
         "origin": (origin + PATH, origin_server),
@@ -243,7 +230,7 @@ def measure(
     urls = {name: url for name, (url, _) in targets.items()}
     if args.warmup > 0:
         for name in TARGETS:
-            _progress(f"warm-up {name} ({args.warmup:g}s)")
+            progress(f"warm-up {name} ({args.warmup:g}s)")
             run_wrk(
                 urls[name],
                 connections=args.connections,
@@ -255,7 +242,7 @@ def measure(
         shift = i % len(TARGETS)
         order = TARGETS[shift:] + TARGETS[:shift]
         for name in order:
-            _progress(f"round {i + 1}/{args.runs}: {name}")
+            progress(f"round {i + 1}/{args.runs}: {name}")
             server = runs[name].server
             before = cpu_snapshot(servers)
             cpu_before, started = server.cpu_seconds(), time.monotonic()
@@ -273,9 +260,9 @@ def measure(
             others = round(others_cores(before, cpu_snapshot(servers)), 2)
             runs[name].rounds.append(Round(throughput, latency, cpu_percent, others))
             if others >= BUSY_CORES:
-                _progress(f"  WARNING {name}: other processes used {others:.2f} cores meanwhile")
+                progress(f"  WARNING {name}: other processes used {others:.2f} cores meanwhile")
             for problem in throughput.problems() + latency.problems():
-                _progress(f"  WARNING {name}: {problem}")
+                progress(f"  WARNING {name}: {problem}")
     return runs
 
 
@@ -308,14 +295,6 @@ def summarize(runs: dict[str, TargetRuns]) -> dict[str, Any]:
             for name, r in runs.items()
         },
     }
-
-
-def _progress(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
-
-
-def _fmt_list(values: list[float], spec: str) -> str:
-    return " / ".join(format(v, spec) for v in values)
 
 
 def render(
@@ -362,72 +341,60 @@ def render(
     for name in TARGETS:
         run = per_run[name]
         lines.append(
-            f"  {name:<8} req/s {_fmt_list(run['rps'], '.0f')}"
-            f" | cpu% {_fmt_list(run['server_cpu_percent'], '.0f')}"
-            f" | p50 {_fmt_list(run['p50_ms'], '.3f')}"
-            f" | p99 {_fmt_list(run['p99_ms'], '.3f')}"
-            f" | others {_fmt_list(run['others_cores'], '.2f')}"
+            f"  {name:<8} req/s {fmt_list(run['rps'], '.0f')}"
+            f" | cpu% {fmt_list(run['server_cpu_percent'], '.0f')}"
+            f" | p50 {fmt_list(run['p50_ms'], '.3f')}"
+            f" | p99 {fmt_list(run['p99_ms'], '.3f')}"
+            f" | others {fmt_list(run['others_cores'], '.2f')}"
         )
     pinning = f"pinned: proxy CPU {PROXY_CPU}, origin+wrk CPU {LOAD_CPU}"
     lines += [
         "",
-        f"python:   {info['implementation']} {info['python']} ({info['interpreter']})",
-        f"cpu:      {info['cpu_model']}, {info['usable_cpus']} usable CPUs, "
-        + (pinning if info["pinning"] else "NOT pinned (no taskset, or CPU 0 or 1 not ours)"),
+        python_line(info),
+        cpu_line(info, pinning),
         f"tools:    {info['wrk']}; {info['nginx']}",
         f"command:  {info['command']}",
         f"wrk:      taskset -c {LOAD_CPU} wrk -t1 -c{args.connections} -d{args.duration:g}s URL"
         f" ; taskset -c {LOAD_CPU} wrk -t1 -c1 -d{args.duration:g}s --latency URL",
         f"URL:      http://{LOOPBACK}:PORT{PATH} (answer: {len(BODY)}-byte JSON body)",
     ]
-    busiest = max(max(run["others_cores"]) for run in per_run.values())
-    if busiest >= BUSY_CORES:
-        lines.append(
-            f"WARNING: other processes used up to {busiest:.2f} cores during measurements;"
-            " those figures are noisy"
-        )
-    if problems:
-        lines += ["", f"WARNING: {len(problems)} wrk run(s) reported errors:"]
-        lines += [f"  {p}" for p in problems]
-    else:
-        lines += ["", "wrk errors: none (no socket errors, no non-2xx/3xx responses)"]
+    lines += busy_lines(max(max(run["others_cores"]) for run in per_run.values()), BUSY_CORES)
+    lines += wrk_problem_lines(problems)
     return "\n".join(lines)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     exit_on_sigterm()
-    info = machine_info()
-    info["command"] = bench_command("bench.proxy", sys.argv[1:] if argv is None else argv)
-    info["wrk"] = tool_version([WRK, "-v"])
-    info["nginx"] = tool_version([NGINX, "-v"])
+    info = scenario_info("bench.proxy", argv, {"wrk": [WRK, "-v"], "nginx": [NGINX, "-v"]})
     if not can_pin((PROXY_CPU, LOAD_CPU)):
-        _progress("WARNING: cannot pin to CPUs 0 and 1 (no taskset?); figures will be noisy")
-    try:
+        progress("WARNING: cannot pin to CPUs 0 and 1 (no taskset?); figures will be noisy")
+    runs: dict[str, TargetRuns] = {}
+
+    def body() -> None:
         with Services(prefix="forebay-bench-proxy-") as services:
             targets = start_targets(services)
             check_targets(targets)
-            runs = measure(args, targets)
-    except BenchError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
+            runs.update(measure(args, targets))
+
+    status = run_guarded(body)
+    if status is not None:
+        return status
     problems = [p for r in runs.values() for p in r.problems()]
     summary = summarize(runs)
     print(render(summary, info, args, problems))
     if args.json:
-        doc = {
-            "scenario": "proxy",
-            "runs": args.runs,
-            "duration_s": args.duration,
-            "connections": args.connections,
-            "machine": info,
-            **summary,
-            "problems": problems,
-        }
-        print(json.dumps(doc, indent=2))
+        print_json(
+            {
+                "scenario": "proxy",
+                "runs": args.runs,
+                "duration_s": args.duration,
+                "connections": args.connections,
+                "machine": info,
+                **summary,
+                "problems": problems,
+            }
+        )
     return 0
 
 

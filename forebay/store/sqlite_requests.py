@@ -1,8 +1,7 @@
-"""The durable request queue on SQLite.
+"""The durable request queue on SQLite (tables and row mapping in `sqlite_rows.py`).
 
-A lane is a row per ordering key with pending work: when it is next due and who holds
-it. Claiming reads due lanes (an index on `next_at`), never the whole backlog, so a
-million requests queued behind one key cost nothing to the other keys.
+Claiming reads due lanes, never the whole backlog, so a million requests queued behind
+one key cost nothing to the other keys.
 """
 
 from __future__ import annotations
@@ -17,127 +16,20 @@ from forebay.dispatch.model import (
     DeliveryAttempt,
     Finish,
     RequestFilter,
-    StoredResponse,
 )
 from forebay.policy.idempotency import KeyRecord
 from forebay.policy.request_states import DONE, FINAL, State
 from forebay.store.sqlite_db import SqliteDatabase, transaction
-
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS requests (
-    seq INTEGER PRIMARY KEY AUTOINCREMENT,
-    id TEXT NOT NULL UNIQUE,
-    consumer TEXT NOT NULL,
-    endpoint_id TEXT,
-    endpoint TEXT NOT NULL,
-    method TEXT NOT NULL,
-    target TEXT NOT NULL,
-    headers TEXT NOT NULL,
-    ordering_key TEXT NOT NULL,
-    fingerprint TEXT NOT NULL,
-    idempotency_key TEXT,
-    callback TEXT,
-    state TEXT NOT NULL,
-    accepted_at REAL NOT NULL,
-    updated_at REAL NOT NULL,
-    attempts INTEGER NOT NULL DEFAULT 0,
-    next_at REAL NOT NULL,
-    lease_owner TEXT,
-    lease_until REAL,
-    response_status INTEGER,
-    response_headers TEXT,
-    callback_state TEXT
-);
-CREATE INDEX IF NOT EXISTS requests_pending ON requests (ordering_key, seq)
-    WHERE state IN ('queued', 'in_flight');
-CREATE INDEX IF NOT EXISTS requests_by_state ON requests (state, seq);
-CREATE TABLE IF NOT EXISTS attempts (
-    request_id TEXT NOT NULL,
-    number INTEGER NOT NULL,
-    started_at REAL NOT NULL,
-    status INTEGER,
-    latency REAL,
-    error TEXT,
-    PRIMARY KEY (request_id, number)
-);
--- Bodies live apart from the rows that change on every claim and attempt, so updating a
--- request's state never rewrites (or needs free pages for) a large body.
-CREATE TABLE IF NOT EXISTS request_bodies (id TEXT PRIMARY KEY, body BLOB NOT NULL);
-CREATE TABLE IF NOT EXISTS response_bodies (id TEXT PRIMARY KEY, body BLOB NOT NULL);
-CREATE TABLE IF NOT EXISTS lanes (
-    ordering_key TEXT PRIMARY KEY,
-    next_at REAL NOT NULL,
-    lease_owner TEXT,
-    lease_until REAL
-);
-CREATE INDEX IF NOT EXISTS lanes_due ON lanes (next_at);
-CREATE TABLE IF NOT EXISTS idempotency (
-    consumer TEXT NOT NULL,
-    key TEXT NOT NULL,
-    fingerprint TEXT NOT NULL,
-    request_id TEXT NOT NULL,
-    expires_at REAL NOT NULL,
-    PRIMARY KEY (consumer, key)
-);
-"""
-
-_COLUMNS = (
-    "id, consumer, endpoint_id, endpoint, method, target, headers, ordering_key, "
-    "fingerprint, idempotency_key, callback, state, accepted_at, updated_at, attempts, "
-    "next_at, response_status, response_headers, callback_state"
+from forebay.store.sqlite_rows import (
+    BODY,
+    COLUMNS,
+    RESPONSE_BODY,
+    SCHEMA,
+    advance_lane,
+    row_to_request,
 )
 
-
-_BODY = "(SELECT body FROM request_bodies b WHERE b.id = requests.id) AS body"
-_RESPONSE_BODY = "(SELECT body FROM response_bodies b WHERE b.id = requests.id) AS response_body"
-
-
-def _row(r: sqlite3.Row, body: bytes = b"", response_body: bytes | None = None) -> AcceptedRequest:
-    response = None
-    if r["response_status"] is not None:
-        response = StoredResponse(
-            r["response_status"],
-            [tuple(h) for h in json.loads(r["response_headers"])],
-            response_body or b"",
-        )
-    return AcceptedRequest(
-        id=r["id"],
-        consumer=r["consumer"],
-        endpoint_id=r["endpoint_id"],
-        endpoint=r["endpoint"],
-        method=r["method"],
-        target=r["target"],
-        headers=[tuple(h) for h in json.loads(r["headers"])],
-        body=body,
-        ordering_key=r["ordering_key"],
-        fingerprint=r["fingerprint"],
-        idempotency_key=r["idempotency_key"],
-        callback=r["callback"],
-        state=State(r["state"]),
-        accepted_at=r["accepted_at"],
-        updated_at=r["updated_at"],
-        attempts=r["attempts"],
-        next_attempt_at=r["next_at"],
-        response=response,
-        callback_state=r["callback_state"],
-    )
-
-
-def _advance_lane(c: sqlite3.Connection, key: str, now: float) -> None:
-    """After the head of a lane is done: point the lane at its next request, or drop it."""
-    head = c.execute(
-        "SELECT next_at FROM requests WHERE ordering_key = ? AND state IN "
-        "('queued', 'in_flight') ORDER BY seq LIMIT 1",
-        (key,),
-    ).fetchone()
-    if head is None:
-        c.execute("DELETE FROM lanes WHERE ordering_key = ?", (key,))
-    else:
-        c.execute(
-            "UPDATE lanes SET next_at = ?, lease_owner = NULL, lease_until = NULL "
-            "WHERE ordering_key = ?",
-            (max(now, head[0]), key),
-        )
+__all__ = ["SCHEMA", "SqliteRequestStore"]
 
 
 class SqliteRequestStore:
@@ -217,12 +109,12 @@ class SqliteRequestStore:
     async def get(self, request_id: str) -> AcceptedRequest | None:
         def read(c: sqlite3.Connection) -> AcceptedRequest | None:
             r = c.execute(
-                f"SELECT {_COLUMNS}, {_BODY}, {_RESPONSE_BODY} FROM requests WHERE id = ?",
+                f"SELECT {COLUMNS}, {BODY}, {RESPONSE_BODY} FROM requests WHERE id = ?",
                 (request_id,),
             ).fetchone()
             if r is None:
                 return None
-            req = _row(r, r["body"], r["response_body"])
+            req = row_to_request(r, r["body"], r["response_body"])
             req.history = [
                 DeliveryAttempt(*a)
                 for a in c.execute(
@@ -248,12 +140,12 @@ class SqliteRequestStore:
         if where.before:
             clauses.append("seq < (SELECT seq FROM requests WHERE id = ?)")
             args.append(where.before)
-        sql = f"SELECT {_COLUMNS} FROM requests"
+        sql = f"SELECT {COLUMNS} FROM requests"
         if clauses:
             sql += " WHERE " + " AND ".join(clauses)
         sql += " ORDER BY seq DESC LIMIT ?"
         rows = await self._db.run(lambda c: c.execute(sql, (*args, where.limit)).fetchall())
-        return [_row(r) for r in rows]
+        return [row_to_request(r) for r in rows]
 
     async def claim(
         self, now: float, limit: int, owner: str, lease_until: float
@@ -273,14 +165,14 @@ class SqliteRequestStore:
                     # A lease ran out: claim its request again, even if a replayed one
                     # sorts before it.
                     head = c.execute(
-                        f"SELECT {_COLUMNS}, {_BODY} FROM requests WHERE state = 'in_flight' "
+                        f"SELECT {COLUMNS}, {BODY} FROM requests WHERE state = 'in_flight' "
                         "AND ordering_key = ? LIMIT 1",
                         (key,),
                     ).fetchone()
                 head = (
                     head
                     or c.execute(
-                        f"SELECT {_COLUMNS}, {_BODY} FROM requests WHERE ordering_key = ? AND "
+                        f"SELECT {COLUMNS}, {BODY} FROM requests WHERE ordering_key = ? AND "
                         "state IN ('queued', 'in_flight') ORDER BY seq LIMIT 1",
                         (key,),
                     ).fetchone()
@@ -303,7 +195,7 @@ class SqliteRequestStore:
                     "UPDATE lanes SET lease_owner = ?, lease_until = ? WHERE ordering_key = ?",
                     (owner, lease_until, key),
                 )
-                req = _row(head, head["body"])
+                req = row_to_request(head, head["body"])
                 req.state, req.updated_at = State.IN_FLIGHT, now
                 claimed.append(req)
             return claimed
@@ -368,7 +260,7 @@ class SqliteRequestStore:
                 )
             else:  # not an earlier attempt's body under this attempt's status
                 c.execute("DELETE FROM response_bodies WHERE id = ?", (request_id,))
-            _advance_lane(c, key, now)
+            advance_lane(c, key, now)
             return True
 
         try:
@@ -424,7 +316,7 @@ class SqliteRequestStore:
             ).fetchone()
             if lane is not None and lane[0] is None and earlier is None:
                 # It was the lane's head: one waiting for a retry must not hold it back.
-                _advance_lane(c, key, now)
+                advance_lane(c, key, now)
 
         await self._db.run(lambda c: transaction(c, write))
         return await self.get(request_id)
