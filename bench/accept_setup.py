@@ -51,7 +51,9 @@ wrk.body = '{BODY}'
 wrk.headers["Content-Type"] = "application/json"
 """
 
-CEILING_HTTP = """
+# nginx answering every path with a fixed status and body: the 202 ceiling, and the
+# origin that takes deliveries.
+FIXED_HTTP = """
 server {{
     listen {host}:{port} backlog=4096;
     location = {ready} {{
@@ -59,20 +61,7 @@ server {{
     }}
     location / {{
         default_type application/json;
-        return 202 '{body}';
-    }}
-}}
-"""
-
-ORIGIN_HTTP = """
-server {{
-    listen {host}:{port} backlog=4096;
-    location = {ready} {{
-        return 200 'ok';
-    }}
-    location / {{
-        default_type application/json;
-        return 201 '{{"ok":true}}';
+        return {status} '{body}';
     }}
 }}
 """
@@ -311,7 +300,7 @@ def start_static(services: Services) -> tuple[dict[str, Target], str]:
     targets["nginx"].server = start_nginx(
         services,
         "nginx",
-        CEILING_HTTP.format(host=LOOPBACK, port=port, ready=READY_PATH, body=NGINX_BODY),
+        FIXED_HTTP.format(host=LOOPBACK, port=port, ready=READY_PATH, status=202, body=NGINX_BODY),
         port=port,
         cpu=SERVER_CPU,
         ready_path=READY_PATH,
@@ -328,7 +317,9 @@ def start_static(services: Services) -> tuple[dict[str, Target], str]:
     start_nginx(
         services,
         "origin",
-        ORIGIN_HTTP.format(host=LOOPBACK, port=origin_port, ready=READY_PATH),
+        FIXED_HTTP.format(
+            host=LOOPBACK, port=origin_port, ready=READY_PATH, status=201, body='{"ok":true}'
+        ),
         port=origin_port,
         cpu=LOAD_CPU,
         ready_path=READY_PATH,
