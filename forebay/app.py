@@ -20,12 +20,15 @@ from forebay.dispatch.dispatcher import Dispatcher, release_dead_owners
 from forebay.dispatch.limits import ConcurrencyLimit, FixedLimit, OriginGovernor
 from forebay.dispatch.model import AcceptedRequest
 from forebay.dispatch.writer import GroupCommitWriter
+from forebay.gateway.cache import Cache
 from forebay.gateway.origin import origin_session
 from forebay.gateway.pipeline import build_pipeline
 from forebay.gateway.routing import CatalogRef
 from forebay.policy.backoff import RetryPolicy
+from forebay.policy.governor import Breaker
 from forebay.settings import Settings
 from forebay.store import Store, open_store
+from forebay.store.cache import MemoryResponseCache
 
 log = structlog.get_logger("forebay")
 
@@ -81,6 +84,13 @@ class Runtime:
             if settings.governor.enabled
             else FixedLimit(settings.async_.concurrency)
         )
+        # The response cache lives in the data-plane process. With several workers it is
+        # off until invalidations are shared between them (a write through one worker
+        # must reach the others' caches before it is acknowledged).
+        self.cache: MemoryResponseCache | None = (
+            MemoryResponseCache(int(settings.cache.max_bytes)) if settings.workers == 1 else None
+        )
+        self.cache_stage: Cache | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._logged_limit: float | None = None
         self._breaker: object = None
@@ -118,8 +128,19 @@ class Runtime:
             self._tasks.append(asyncio.create_task(self._upkeep(), name="queue-upkeep"))
 
     def _completed(self, r: AcceptedRequest) -> None:
+        if self.cache_stage is not None:
+            self.cache_stage.delivered(r, self.catalog.current.route(r.endpoint_id))
         if r.callback and self.callbacks is not None and self.settings.callbacks.secret:
             self.callbacks.send_later(r)
+
+    def breaker_open(self) -> bool:
+        """Whether the governor's breaker keeps requests from the origin now."""
+        if not isinstance(self.limit, OriginGovernor):
+            return False
+        g = self.limit.governor
+        # allowed() moves an open breaker to half-open once its cool-down is over, so a
+        # stale answer then lets one request through as the probe.
+        return g.breaker is not Breaker.CLOSED and g.allowed(self.limit.clock()) == 0
 
     async def stop(self, grace: float = 10.0) -> None:
         # Each step runs even if an earlier one failed: a store error must not keep the

@@ -124,6 +124,15 @@ class CallbackSettings(_Section):
     timeout: float = Field(10.0, gt=0)
 
 
+class CacheSettings(_Section):
+    max_bytes: ByteSize = Field(
+        ByteSize(64 * 1024 * 1024), description="Memory for cached answers; LRU past it."
+    )
+    max_entry: ByteSize = Field(
+        ByteSize(1024 * 1024), description="Largest answer body that is stored."
+    )
+
+
 class LogSettings(_Section):
     level: Literal["debug", "info", "warning", "error"] = "info"
     format: Literal["json", "console"] = "json"
@@ -143,6 +152,7 @@ class Settings(_Section):
     async_: AsyncSettings = Field(default_factory=AsyncSettings, alias="async")
     callbacks: CallbackSettings = Field(default_factory=CallbackSettings)
     governor: GovernorConfig = Field(default_factory=GovernorConfig)
+    cache: CacheSettings = Field(default_factory=CacheSettings)
     workers: int = Field(1, ge=1, le=64)
     # Where the config file lives: relative imports and store paths are read from there.
     base_dir: str = Field(".", exclude=True)

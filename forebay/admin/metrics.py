@@ -101,3 +101,14 @@ BREAKER_OPEN = Gauge(
     "The circuit breaker to the origin: 0 closed, 1 half-open (probing), 2 open.",
     multiprocess_mode="max",
 )
+CACHE_REQUESTS = Counter(
+    "forebay_cache_requests",
+    "GETs of cached endpoints by result: hit, coalesced (waited for another request's "
+    "fetch), stale, revalidated, miss (fetched and stored), bypass (not storable).",
+    ["result"],
+)
+CACHE_BYTES = Gauge(
+    "forebay_cache_size_bytes",
+    "Memory held by cached answers.",
+    multiprocess_mode="sum",
+)

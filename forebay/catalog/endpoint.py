@@ -14,6 +14,20 @@ class CachePolicy(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     ttl: float = Field(60.0, gt=0, description="Seconds a cached answer stays fresh.")
+    respect_origin: bool = Field(
+        False,
+        description="Take the lifetime from the origin's s-maxage, max-age or Expires "
+        "when it sends one (the TTL otherwise).",
+    )
+    stale_while_revalidate: float = Field(
+        0.0, ge=0, description="Seconds past the TTL a stale answer is served while refreshed."
+    )
+    stale_if_error: float = Field(
+        0.0,
+        ge=0,
+        description="Seconds past the TTL a stale answer is served when the origin "
+        "fails, times out or its breaker is open.",
+    )
 
 
 class EndpointPolicy(BaseModel):

@@ -5,10 +5,11 @@
     RequestLimits   header count and size, declared body size
     RequestStatus   /_forebay/requests/{id}: state, stored response, cancel
     Routing         which endpoint; strict mode's 404/405
+    Cache           cached GETs answered from memory; writes invalidate
     AsyncAccept     async endpoints: store durably, answer 202
     Forward         the origin exchange itself
 
-Later stages (auth, rate limits, cache) slot in between; this file is the only one
+Later stages (auth, rate limits) slot in between; this file is the only one
 that changes when they do.
 """
 
@@ -17,6 +18,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from forebay.gateway.accept import AsyncAccept
+from forebay.gateway.cache import Cache
 from forebay.gateway.errors import ErrorBoundary
 from forebay.gateway.forward import Forward
 from forebay.gateway.limits import RequestLimits
@@ -48,6 +50,14 @@ def build_pipeline(runtime: Runtime) -> Any:
         runtime.dispatcher,
         request_limits,
     )
+    if runtime.cache is not None:
+        app = runtime.cache_stage = Cache(
+            app,
+            runtime.cache,
+            int(settings.cache.max_entry),
+            settings.async_.retry.max_age,
+            runtime.breaker_open,
+        )
     app = Routing(app, runtime.catalog, settings.strict)
     app = RequestStatus(app, runtime.store.requests)
     request_limits.app = app
