@@ -11,6 +11,7 @@ from typing import Any, NoReturn, TypeVar
 import click
 
 from forebay import __version__
+from forebay.cli_cache import register as register_cache
 from forebay.cli_requests import register as register_requests
 from forebay.errors import ConfigError, ForebayError, SpecError
 from forebay.logging import configure_logging
@@ -288,6 +289,7 @@ def _settings_for(config: str | None, store: str | None = None) -> Settings:
 
 
 register_requests(main, _with_store, _settings_for, _fail)
+register_cache(main, _settings_for, _fail)
 
 
 @main.command()

@@ -14,6 +14,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 import forebay
 from forebay.admin import metrics
 from forebay.admin.auth import AdminAuth
+from forebay.admin.cache_api import cache_router
 from forebay.admin.requests_api import requests_router
 from forebay.catalog.endpoint import CachePolicy, Endpoint, EndpointPolicy
 from forebay.gateway.problem import PROBLEM_BASE
@@ -176,6 +177,7 @@ def create_admin_app(runtime: Any, token: str) -> FastAPI:
         return Response(status_code=204)
 
     api.include_router(requests_router(runtime))
+    api.include_router(cache_router(runtime))
     app.include_router(api)
 
     @app.get("/api/openapi.json", dependencies=[auth], include_in_schema=False)
