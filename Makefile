@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck pytest bench bench-proxy bench-accept bench-flood clean
+.PHONY: demo test lint typecheck pytest bench bench-proxy bench-accept bench-flood bench-cache clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -29,7 +29,7 @@ pytest: $(STAMP)
 
 # Benchmarks print figures against a reference measured in the same run; see
 # docs/benchmarks.md. They need wrk, nginx and redis-server on the machine.
-bench: bench-proxy bench-accept bench-flood
+bench: bench-proxy bench-accept bench-flood bench-cache
 
 bench-proxy: $(STAMP)
 	$(BIN)/python -m bench.proxy
@@ -39,6 +39,9 @@ bench-accept: $(STAMP)
 
 bench-flood: $(STAMP)
 	$(BIN)/python -m bench.flood
+
+bench-cache: $(STAMP)
+	$(BIN)/python -m bench.cache
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache
