@@ -2,8 +2,24 @@
 
 from __future__ import annotations
 
+from typing import Protocol
+
 from forebay.errors import ConfigError
-from forebay.store.base import EndpointStore, Store
+from forebay.store import base
+from forebay.store.base import EndpointStore
+from forebay.store.consumers import ConsumerStore
+from forebay.store.errors_log import ErrorLog
+
+
+class Store(base.Store, Protocol):
+    """Every kind of record a backend keeps: those of `base.Store`, and consumers with
+    their keys and the captured errors."""
+
+    @property
+    def consumers(self) -> ConsumerStore: ...
+
+    @property
+    def errors(self) -> ErrorLog: ...
 
 
 async def open_store(url: str) -> Store:
@@ -23,4 +39,4 @@ async def open_store(url: str) -> Store:
     raise ConfigError(f"{url}: unknown store; use sqlite:///PATH or memory://")
 
 
-__all__ = ["EndpointStore", "Store", "open_store"]
+__all__ = ["ConsumerStore", "EndpointStore", "ErrorLog", "Store", "open_store"]

@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from forebay.catalog.endpoint import Endpoint
+from forebay.store.consumers import MemoryConsumerStore
+from forebay.store.errors_log import MemoryErrorLog
 from forebay.store.memory_requests import MemoryRequestStore
 
 
@@ -39,6 +41,8 @@ class MemoryStore:
         self.url = url
         self.endpoints = MemoryEndpointStore()
         self.requests = MemoryRequestStore()
+        self.consumers = MemoryConsumerStore()
+        self.errors = MemoryErrorLog()
 
     async def close(self) -> None:
         pass

@@ -6,7 +6,11 @@ import sqlite3
 from collections.abc import Sequence
 
 from forebay.catalog.endpoint import Endpoint
+from forebay.store.sqlite_consumers import SCHEMA as CONSUMERS_SCHEMA
+from forebay.store.sqlite_consumers import SqliteConsumerStore
 from forebay.store.sqlite_db import SqliteDatabase, sqlite_max_size, sqlite_path, transaction
+from forebay.store.sqlite_errors import SCHEMA as ERRORS_SCHEMA
+from forebay.store.sqlite_errors import SqliteErrorLog
 from forebay.store.sqlite_requests import SCHEMA as REQUESTS_SCHEMA
 from forebay.store.sqlite_requests import SqliteRequestStore
 
@@ -74,10 +78,14 @@ class SqliteStore:
     def __init__(self, url: str) -> None:
         self.url = url
         self.db = SqliteDatabase(
-            sqlite_path(url), ENDPOINTS_SCHEMA + REQUESTS_SCHEMA, sqlite_max_size(url)
+            sqlite_path(url),
+            ENDPOINTS_SCHEMA + REQUESTS_SCHEMA + CONSUMERS_SCHEMA + ERRORS_SCHEMA,
+            sqlite_max_size(url),
         )
         self.endpoints = SqliteEndpointStore(self.db)
         self.requests = SqliteRequestStore(self.db)
+        self.consumers = SqliteConsumerStore(self.db)
+        self.errors = SqliteErrorLog(self.db)
 
     async def open(self) -> None:
         await self.db.open()
