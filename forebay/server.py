@@ -18,6 +18,7 @@ from typing import Any
 import structlog
 import uvicorn
 
+from forebay.http import HttpProtocol
 from forebay.logging import configure_logging
 from forebay.settings import Settings
 
@@ -38,13 +39,16 @@ class _Server(uvicorn.Server):
         return contextlib.nullcontext()
 
 
-def _uvicorn_config(app: Any, host: str, port: int, **extra: Any) -> uvicorn.Config:
+def _uvicorn_config(
+    app: Any, host: str, port: int, http: Any = "httptools", **extra: Any
+) -> uvicorn.Config:
+    """The admin API runs on uvicorn's own protocol; the data plane on ours (`http=`)."""
     return uvicorn.Config(
         app,
         host=host,
         port=port,
         loop="uvloop",
-        http="httptools",
+        http=http,
         access_log=False,
         server_header=False,
         date_header=False,
@@ -68,11 +72,17 @@ async def prepare(settings: Settings) -> None:
     from forebay.app import prepare_catalog
     from forebay.store import open_store
 
+    if _in_memory(settings):
+        return  # nothing outlives this store: the runtime's own is prepared in serve_one
     store = await open_store(settings.store)
     try:
         await prepare_catalog(store, settings)
     finally:
         await store.close()
+
+
+def _in_memory(settings: Settings) -> bool:
+    return settings.store.startswith("memory://")
 
 
 async def serve_one(settings: Settings, ready: asyncio.Event | None = None) -> None:
@@ -82,10 +92,18 @@ async def serve_one(settings: Settings, ready: asyncio.Event | None = None) -> N
     await prepare(settings)
     runtime = Runtime(settings)
     await runtime.start()
+    if _in_memory(settings):
+        from forebay.app import prepare_catalog
+
+        assert runtime.store is not None
+        await prepare_catalog(runtime.store, settings)
+        await runtime.refresh_catalog(force=True)
     host, port = settings.listen_address
     ahost, aport = settings.admin_address
     assert settings.admin.token is not None
-    data = _Server(_uvicorn_config(DataPlane(runtime, owns_runtime=False), host, port))
+    data = _Server(
+        _uvicorn_config(DataPlane(runtime, owns_runtime=False), host, port, http=HttpProtocol)
+    )
     admin = _Server(
         _uvicorn_config(
             create_admin_app(runtime, settings.admin.token), ahost, aport, lifespan="off"
@@ -160,7 +178,12 @@ def serve_many(settings: Settings) -> None:
     admin.start()
     host, port = settings.listen_address
     config = _uvicorn_config(
-        "forebay.server:worker_app", host, port, factory=True, workers=settings.workers
+        "forebay.server:worker_app",
+        host,
+        port,
+        http=HttpProtocol,
+        factory=True,
+        workers=settings.workers,
     )
     sock = config.bind_socket()
     log.info(
