@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import time
 from pathlib import Path
 from typing import Any
@@ -15,12 +16,15 @@ from forebay.admin import metrics
 from forebay.catalog.catalog import Catalog
 from forebay.catalog.importer import import_files
 from forebay.catalog.merge import merge_import, seed_policies
+from forebay.consumers import seed_consumers
 from forebay.dispatch.callbacks import CallbackSender
 from forebay.dispatch.dispatcher import Dispatcher, release_dead_owners
 from forebay.dispatch.limits import ConcurrencyLimit, FixedLimit, OriginGovernor
 from forebay.dispatch.model import AcceptedRequest
 from forebay.dispatch.writer import GroupCommitWriter
 from forebay.gateway.cache import Cache
+from forebay.gateway.capture import ErrorCapture
+from forebay.gateway.keyring import Keyring, KeyringRef
 from forebay.gateway.origin import origin_session
 from forebay.gateway.pipeline import build_pipeline
 from forebay.gateway.routing import CatalogRef
@@ -29,6 +33,7 @@ from forebay.policy.governor import Breaker
 from forebay.settings import Settings
 from forebay.store import Store, open_store
 from forebay.store.cache import MemoryResponseCache
+from forebay.store.limiter import Limiter, MemoryLimiter
 
 log = structlog.get_logger("forebay")
 
@@ -61,6 +66,25 @@ async def prepare_catalog(store: Store, settings: Settings) -> None:
     seeded = seed_policies(await store.endpoints.list(), settings.endpoints)
     if seeded:
         await store.endpoints.save(seeded)
+    await seed_consumers(store.consumers, settings.consumers, os.environ)
+
+
+def make_limiter(settings: Settings) -> Limiter:
+    """Redis when one is configured (or is the store), so every instance shares the
+    counters; this process's memory otherwise."""
+    url = settings.rate_limits.redis
+    if url is None and settings.store.startswith(("redis://", "rediss://")):
+        url = settings.store
+    if url is not None:
+        from forebay.store.redis_limiter import RedisLimiter
+
+        return RedisLimiter(url, settings.rate_limits.timeout)
+    if settings.workers > 1:
+        log.warning(
+            "rate limits are counted per worker process; set rate_limits.redis to share them",
+            workers=settings.workers,
+        )
+    return MemoryLimiter()
 
 
 def source_name(path: str) -> str:
@@ -91,6 +115,9 @@ class Runtime:
             MemoryResponseCache(int(settings.cache.max_bytes)) if settings.workers == 1 else None
         )
         self.cache_stage: Cache | None = None
+        self.keyring = KeyringRef()
+        self.limiter: Limiter | None = None
+        self.capture: ErrorCapture | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._logged_limit: float | None = None
         self._breaker: object = None
@@ -102,10 +129,14 @@ class Runtime:
         self._started = True
         self.store = await open_store(self.settings.store)
         await self.refresh_catalog(force=True)
+        await self.refresh_keyring(force=True)
         self._tasks.append(asyncio.create_task(self._watch_catalog(), name="catalog-watcher"))
         if data_plane:
             assert self.settings.origin is not None
             self.session = origin_session(self.settings.timeouts)
+            self.limiter = make_limiter(self.settings)
+            self.capture = ErrorCapture(self.store.errors, self.settings)
+            self.capture.start()
             self.writer = GroupCommitWriter(
                 self.store.requests, self.settings.async_.idempotency_ttl
             )
@@ -152,6 +183,10 @@ class Runtime:
             steps.append(self.callbacks.close())
         if self.writer:
             steps.append(self.writer.close())
+        if self.capture:
+            steps.append(self.capture.stop())
+        if self.limiter:
+            steps.append(self.limiter.close())
         for step in steps:
             try:
                 await step
@@ -232,7 +267,20 @@ class Runtime:
             endpoints = await self.store.endpoints.list()
             self.catalog.current = Catalog(endpoints, version)
 
+    async def refresh_keyring(self, force: bool = False) -> None:
+        assert self.store is not None
+        consumers = self.store.consumers
+        version = await consumers.version()
+        if force or version != self.keyring.current.version:
+            self.keyring.current = Keyring(
+                await consumers.list(),
+                await consumers.keys(),
+                version,
+                self.settings.auth.cache_seconds,
+            )
+
     async def _watch_catalog(self) -> None:
+        """The catalog and the consumers' keys, reloaded when the store's versions move."""
         assert self.store is not None
         while True:
             await asyncio.sleep(CATALOG_POLL_SECONDS)
@@ -242,6 +290,12 @@ class Runtime:
                     log.info("catalog reloaded", endpoints=len(self.catalog.current))
             except Exception:
                 log.exception("catalog refresh failed; keeping the current one")
+            try:
+                if await self.store.consumers.version() != self.keyring.current.version:
+                    await self.refresh_keyring()
+                    log.info("consumers reloaded", consumers=len(self.keyring.current.consumers))
+            except Exception:
+                log.exception("consumer refresh failed; keeping the current keys")
 
 
 class DataPlane:

@@ -12,6 +12,7 @@ import click
 
 from forebay import __version__
 from forebay.cli_cache import register as register_cache
+from forebay.cli_consumers import register as register_consumers
 from forebay.cli_requests import register as register_requests
 from forebay.errors import ConfigError, ForebayError, SpecError
 from forebay.logging import configure_logging
@@ -290,6 +291,7 @@ def _settings_for(config: str | None, store: str | None = None) -> Settings:
 
 register_requests(main, _with_store, _settings_for, _fail)
 register_cache(main, _settings_for, _fail)
+register_consumers(main, _with_store, _settings_for, _fail)
 
 
 @main.command()

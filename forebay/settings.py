@@ -27,6 +27,12 @@ from forebay.catalog.endpoint import EndpointPolicy
 from forebay.errors import ConfigError
 from forebay.policy.governor import GovernorSettings
 from forebay.policy.patterns import split_pattern
+from forebay.settings_protections import (
+    AuthSettings,
+    ConsumerConfig,
+    ErrorCaptureSettings,
+    RateLimitSettings,
+)
 
 ENV_PREFIX = "FOREBAY_"
 
@@ -136,6 +142,7 @@ class CacheSettings(_Section):
 class LogSettings(_Section):
     level: Literal["debug", "info", "warning", "error"] = "info"
     format: Literal["json", "console"] = "json"
+    access: bool = Field(True, description="One access-log line per request, at info level.")
 
 
 class Settings(_Section):
@@ -153,6 +160,10 @@ class Settings(_Section):
     callbacks: CallbackSettings = Field(default_factory=CallbackSettings)
     governor: GovernorConfig = Field(default_factory=GovernorConfig)
     cache: CacheSettings = Field(default_factory=CacheSettings)
+    auth: AuthSettings = Field(default_factory=AuthSettings)
+    rate_limits: RateLimitSettings = Field(default_factory=RateLimitSettings)
+    consumers: list[ConsumerConfig] = Field(default_factory=list)
+    errors: ErrorCaptureSettings = Field(default_factory=ErrorCaptureSettings)
     workers: int = Field(1, ge=1, le=64)
     # Where the config file lives: relative imports and store paths are read from there.
     base_dir: str = Field(".", exclude=True)
@@ -185,6 +196,15 @@ class Settings(_Section):
     def _endpoints(cls, v: dict[str, EndpointPolicy]) -> dict[str, EndpointPolicy]:
         for pattern in v:
             split_pattern(pattern)
+        return v
+
+    @field_validator("consumers")
+    @classmethod
+    def _unique(cls, v: list[ConsumerConfig]) -> list[ConsumerConfig]:
+        names = [c.name for c in v]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"consumer names must be unique: {', '.join(dupes)}")
         return v
 
     @model_validator(mode="after")

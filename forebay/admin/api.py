@@ -5,6 +5,7 @@ from __future__ import annotations
 from http import HTTPStatus
 from typing import Annotated, Any, Literal
 
+import structlog
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
@@ -15,9 +16,13 @@ import forebay
 from forebay.admin import metrics
 from forebay.admin.auth import AdminAuth
 from forebay.admin.cache_api import cache_router
+from forebay.admin.consumers_api import consumers_router, errors_router
 from forebay.admin.requests_api import requests_router
 from forebay.catalog.endpoint import CachePolicy, Endpoint, EndpointPolicy
+from forebay.gateway.exchange import new_request_id
 from forebay.gateway.problem import PROBLEM_BASE
+
+log = structlog.get_logger("forebay.admin")
 
 State = Literal["managed", "unmanaged", "async", "cached", "vanished"]
 
@@ -73,10 +78,22 @@ def _in_state(e: Endpoint, state: State | None) -> bool:
 
 
 def _problem(status: int, title: str, detail: Any, headers: dict[str, str] | None = None) -> Any:
-    slug = {401: "admin-unauthorized", 404: "not-found", 409: "conflict", 422: "invalid-input"}.get(
-        status, "admin-error"
-    )
-    body = {"type": PROBLEM_BASE + slug, "title": title, "status": status, "detail": detail}
+    slug = {
+        401: "admin-unauthorized",
+        404: "not-found",
+        409: "conflict",
+        422: "invalid-input",
+        500: "internal-error",
+    }.get(status, "admin-error")
+    request_id = new_request_id()
+    body = {
+        "type": PROBLEM_BASE + slug,
+        "title": title,
+        "status": status,
+        "detail": detail,
+        "request_id": request_id,
+    }
+    headers = {**(headers or {}), "X-Request-Id": request_id}
     return JSONResponse(body, status, headers=headers, media_type="application/problem+json")
 
 
@@ -97,6 +114,22 @@ def create_admin_app(runtime: Any, token: str) -> FastAPI:
     async def _http_error(request: Request, exc: StarletteHTTPException) -> Any:
         headers = dict(exc.headers) if exc.headers else None
         return _problem(exc.status_code, HTTPStatus(exc.status_code).phrase, exc.detail, headers)
+
+    @app.exception_handler(Exception)
+    async def _crashed(request: Request, exc: Exception) -> Any:
+        response = _problem(
+            500,
+            "Internal error",
+            "The admin API failed on this request. The error is logged with this "
+            "request id; quote it when reporting the problem.",
+        )
+        log.error(
+            "admin API error",
+            request_id=response.headers["x-request-id"],
+            path=request.url.path,
+            exc_info=exc,
+        )
+        return response
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> Any:
@@ -178,6 +211,8 @@ def create_admin_app(runtime: Any, token: str) -> FastAPI:
 
     api.include_router(requests_router(runtime))
     api.include_router(cache_router(runtime))
+    api.include_router(consumers_router(runtime))
+    api.include_router(errors_router(runtime))
     app.include_router(api)
 
     @app.get("/api/openapi.json", dependencies=[auth], include_in_schema=False)

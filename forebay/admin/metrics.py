@@ -112,3 +112,25 @@ CACHE_BYTES = Gauge(
     "Memory held by cached answers.",
     multiprocess_mode="sum",
 )
+AUTH_FAILURES = Counter(
+    "forebay_auth_failures",
+    "Requests refused by authentication: missing (no key), unknown (no such key or "
+    "revoked), forbidden (the consumer may not call the endpoint).",
+    ["reason"],
+)
+RATE_LIMITED = Counter(
+    "forebay_rate_limited",
+    "Requests refused with 429, by the limit that refused them: consumer, endpoint, "
+    "consumer-endpoint.",
+    ["limit"],
+)
+RATE_LIMIT_BACKEND_ERRORS = Counter(
+    "forebay_rate_limit_backend_errors",
+    "Rate-limit checks that could not reach the shared counters (Redis); each request "
+    "then passed or got 503 as rate_limits.fail says.",
+)
+ERRORS_CAPTURED = Counter(
+    "forebay_errors_captured",
+    "Failed exchanges kept as samples for the admin API, by kind.",
+    ["kind"],
+)

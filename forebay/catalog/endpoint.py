@@ -5,9 +5,10 @@ from __future__ import annotations
 import hashlib
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from forebay.catalog.model import template_shape
+from forebay.policy.gcra import parse_rate
 
 
 class CachePolicy(BaseModel):
@@ -51,6 +52,22 @@ class EndpointPolicy(BaseModel):
         description="path: requests to one path are delivered in order, one at a time; "
         "none: each request on its own (for creates that never touch each other).",
     )
+
+    rate_limit: str | None = Field(
+        None,
+        description="A limit on this endpoint for all consumers together, managed or not: "
+        "'100/s', '20/m burst 40'.",
+    )
+    consumer_rate_limit: str | None = Field(
+        None, description="A limit on this endpoint for each consumer (or client address)."
+    )
+
+    @field_validator("rate_limit", "consumer_rate_limit")
+    @classmethod
+    def _rate(cls, v: str | None) -> str | None:
+        if v is not None:
+            parse_rate(v)
+        return v
 
     def is_default(self) -> bool:
         return self == EndpointPolicy()

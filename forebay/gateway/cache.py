@@ -130,16 +130,19 @@ class Cache(Invalidation):
             age = entry.initial_age + now - entry.stored_at
             if age < entry.ttl:
                 self.hit.inc()
+                ex.cache = "hit"
                 return await serve(send, ex, entry, age, HIT, head, validators)
             if freshness.within(entry.ttl, entry.stale_while_revalidate, age):
                 if key not in self.flights:
                     self._refresh(scope, ex, route, key, path, entry, authorization)
                 self.stale.inc()
+                ex.cache = "stale"
                 status = b"forebay; hit; ttl=%d; detail=stale-while-revalidate" % (entry.ttl - age)
                 return await serve(send, ex, entry, age, status, head, validators)
             stale_usable = freshness.within(entry.ttl, entry.stale_if_error, age)
             if stale_usable and self.breaker_open():
                 self.stale.inc()
+                ex.cache = "stale"
                 status = b"forebay; hit; ttl=%d; detail=stale-if-error" % (entry.ttl - age)
                 return await serve(send, ex, entry, age, status, head, validators)
         flight = None
@@ -153,6 +156,7 @@ class Cache(Invalidation):
                 if got is not None and matches(got, headers, ex.consumer, authorization):
                     coalesced = got is flight.entry
                     (self.coalesced if coalesced else self.stale).inc()
+                    ex.cache = "coalesced" if coalesced else "stale"
                     age = got.initial_age + self.clock() - got.stored_at
                     status = _COALESCED if coalesced else b"forebay; hit; detail=stale-if-error"
                     return await serve(send, ex, got, age, status, head, validators)
@@ -228,14 +232,17 @@ class Cache(Invalidation):
             fill.mode = Mode.FAILED
         if fill.mode is Mode.PASS:
             self.bypass.inc()
+            ex.cache = ex.cache or "bypass"
         elif not background and fill.mode is Mode.BUFFER:
             self.miss.inc()
+            ex.cache = "miss"
         if background or fill.mode is Mode.PASS:
             if background and fill.mode in (Mode.BUFFER, Mode.REVALIDATED):
                 self._store_fill(fill, scope, ex, route, key, path, stale, generation)
             return
         if fill.mode is Mode.FAILED and stale is not None:
             self.stale.inc()
+            ex.cache = "stale"
             if flight is not None:
                 flight.stale = stale
             age = stale.initial_age + self.clock() - stale.stored_at
@@ -250,6 +257,7 @@ class Cache(Invalidation):
             flight.done.set()  # the waiters need not wait for this answer to be sent
         if fill.mode is Mode.REVALIDATED:
             self.revalidated.inc()
+            ex.cache = "revalidated"
             cache_status = b"forebay; fwd=stale; fwd-status=304"
         else:
             cache_status = (

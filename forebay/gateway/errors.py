@@ -1,4 +1,5 @@
-"""The outermost stage: no exception ever reaches the client as a stack trace."""
+"""No exception ever reaches the client as a stack trace: it becomes a 500 problem with
+the request id, and the traceback goes to the log under the same id."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ from typing import Any
 
 import structlog
 
-from forebay.gateway.exchange import Exchange
+from forebay.gateway.exchange import exchange_of
 from forebay.gateway.problem import send_problem
 
 log = structlog.get_logger("forebay.gateway")
@@ -17,7 +18,7 @@ class ErrorBoundary:
         self.app = app
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
-        ex = scope["forebay"] = Exchange()
+        ex = exchange_of(scope)
         try:
             await self.app(scope, receive, send)
         except Exception:

@@ -5,9 +5,12 @@ from __future__ import annotations
 import random
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from forebay.catalog.catalog import Route
+
+if TYPE_CHECKING:
+    from forebay.gateway.keyring import ConsumerEntry
 
 ASGIScope = dict[str, Any]
 ASGIMessage = dict[str, Any]
@@ -33,8 +36,14 @@ class Exchange:
     response_started: bool = False
     origin_seconds: float | None = None
     error: str | None = None
-    consumer: str = ""  # the authenticated consumer; "" while auth is off
+    consumer: str = ""  # the authenticated consumer; "" for anonymous clients
+    consumer_entry: ConsumerEntry | None = None
     async_id: str | None = None
+    bytes_sent: int = 0  # response body bytes, for the access log
+    cache: str | None = None  # the cache's result: hit, miss, stale, ...
+    # A sample of an error answer for error capture: its headers and first bytes.
+    sample_headers: list[tuple[bytes, bytes]] | None = None
+    sample_body: bytes | None = None
 
     @property
     def endpoint_label(self) -> str:

@@ -161,8 +161,12 @@ class Forward:
         length = resp.content_length
         ex.status = resp.status
         ex.response_started = True
+        if resp.status >= 500:
+            ex.sample_headers = headers
         if head or (length is not None and length <= WHOLE_BODY):
             body = b"" if head else await self._read_body(resp)
+            if resp.status >= 500:
+                ex.sample_body = body
             await send({"type": "http.response.start", "status": resp.status, "headers": headers})
             await send({"type": "http.response.body", "body": body})
             return

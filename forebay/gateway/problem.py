@@ -70,4 +70,5 @@ async def send_problem(
 ) -> None:
     ex.error = ex.error or slug
     body = problem_body(status, slug, title, detail, ex.request_id, **extra)
+    ex.sample_body = body  # kept if this turns out to be a failure worth capturing
     await send_body(send, ex, status, b"application/problem+json", body, headers)
