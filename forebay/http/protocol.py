@@ -9,10 +9,11 @@ ambiguous or malformed requests are refused with 400 before any stage sees them;
 pipelined requests are answered in order; reading pauses while a request body is not
 consumed and writing waits while the client does not read.
 
-What is different: the keep-alive timeout is one timer per connection that re-arms
-itself, instead of a timer made and cancelled per request; protocol upgrades
-(WebSocket, h2c) are ignored as RFC 9110 allows: the request is served as HTTP/1.1 and
-the connection closed after it.
+What is different: the keep-alive, header and body timeouts are one timer per
+connection that re-arms itself (`deadlines.py`), instead of a timer made and cancelled
+per request; slow clients get 408 and open connections are capped (503 past the cap);
+protocol upgrades (WebSocket, h2c) are ignored as RFC 9110 allows: the request is
+served as HTTP/1.1 and the connection closed after it.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from urllib.parse import unquote
 import httptools
 
 from forebay.http.cycle import HIGH_WATER, STATUS_LINES, RequestCycle
+from forebay.http.deadlines import ConnectionDeadline, ConnectionLimits, Phase
 
 log = logging.getLogger("forebay.http")
 
@@ -39,10 +41,25 @@ _BAD_REQUEST_BODY = (
     b'"status":400,"detail":"The request could not be parsed as HTTP/1.1. '
     b'Check the request line, the headers and the body framing."}'
 )
-_UNAVAILABLE = (
-    STATUS_LINES[503] + b"content-type: text/plain; charset=utf-8\r\n"
-    b"connection: close\r\ncontent-length: 19\r\n\r\nService Unavailable"
+_UNAVAILABLE_BODY = (
+    b'{"type":"https://forebay.dev/problems/too-many-connections",'
+    b'"title":"Too many connections","status":503,'
+    b'"detail":"The gateway has as many open connections as it allows. Retry shortly, '
+    b'and reuse connections (keep-alive) rather than opening new ones."}'
 )
+_UNAVAILABLE = (
+    STATUS_LINES[503] + b"content-type: application/problem+json\r\nretry-after: 1\r\n"
+    b"connection: close\r\ncontent-length: %d\r\n\r\n%s"
+) % (len(_UNAVAILABLE_BODY), _UNAVAILABLE_BODY)
+_TIMEOUT_BODY = (
+    b'{"type":"https://forebay.dev/problems/request-timeout","title":"Request too slow",'
+    b'"status":408,"detail":"The client took too long to send the request\'s headers or '
+    b'body. Send the whole request promptly."}'
+)
+_TIMEOUT = (
+    STATUS_LINES[408] + b"content-type: application/problem+json\r\n"
+    b"connection: close\r\ncontent-length: %d\r\n\r\n%s"
+) % (len(_TIMEOUT_BODY), _TIMEOUT_BODY)
 
 
 def _address(transport: asyncio.BaseTransport, name: str) -> tuple[str, int] | None:
@@ -59,6 +76,7 @@ class HttpProtocol(asyncio.Protocol):
         server_state: Any,
         app_state: dict[str, Any],
         _loop: asyncio.AbstractEventLoop | None = None,
+        limits: ConnectionLimits | None = None,
     ) -> None:
         if not config.loaded:
             config.load()
@@ -68,8 +86,10 @@ class HttpProtocol(asyncio.Protocol):
         self.connections: set[Any] = server_state.connections
         self.tasks: set[asyncio.Task[None]] = server_state.tasks
         self.app_state = app_state
-        self.keep_alive_timeout: float = config.timeout_keep_alive
-        self.limit_concurrency: int | None = config.limit_concurrency
+        self.limits = limits = limits or ConnectionLimits()
+        self.deadline = ConnectionDeadline(
+            self.loop, limits, config.timeout_keep_alive, self._expired
+        )
         self.parser = httptools.HttpRequestParser(self)
         # Answer the request before a `Connection: close` even if the client sent more.
         self.parser.set_dangerous_leniencies(lenient_data_after_close=True)
@@ -82,8 +102,6 @@ class HttpProtocol(asyncio.Protocol):
         self.waiting: deque[RequestCycle] = deque()  # pipelined requests, in order
         self.read_paused = False
         self.write_paused: asyncio.Future[None] | None = None
-        self.idle_since: float | None = None
-        self.timer: asyncio.TimerHandle | None = None
         self.url = b""
         self.headers: list[tuple[bytes, bytes]] = []
         self.expect_continue = False
@@ -97,7 +115,11 @@ class HttpProtocol(asyncio.Protocol):
         self.server = _address(transport, "sockname")
         if transport.get_extra_info("sslcontext") is not None:
             self.scheme = "https"
-        self._idle()
+        limit = self.limits.max_connections
+        if limit is not None and len(self.connections) > limit:
+            self._refuse(_UNAVAILABLE)
+            return
+        self.deadline.enter(Phase.IDLE)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.connections.discard(self)
@@ -106,9 +128,7 @@ class HttpProtocol(asyncio.Protocol):
                 cycle.lost()
         self.waiting.clear()
         self._resume_writing()
-        if self.timer is not None:
-            self.timer.cancel()
-            self.timer = None
+        self.deadline.cancel()
 
     def data_received(self, data: bytes) -> None:
         try:
@@ -137,7 +157,7 @@ class HttpProtocol(asyncio.Protocol):
         self.url = b""
         self.headers = []
         self.expect_continue = False
-        self.idle_since = None
+        self.deadline.enter(Phase.HEADERS)
 
     def on_url(self, url: bytes) -> None:
         self.url += url
@@ -174,6 +194,7 @@ class HttpProtocol(asyncio.Protocol):
             scope["state"] = self.app_state.copy()
         keep_alive = version != "1.0" and parser.should_keep_alive() and not parser.should_upgrade()
         cycle = self.reading = RequestCycle(self, scope, keep_alive, self.expect_continue)
+        self.deadline.enter(Phase.BODY)
         if self.writing is None:
             self._start(cycle)
         else:
@@ -185,10 +206,12 @@ class HttpProtocol(asyncio.Protocol):
         if cycle is None or cycle.complete:
             return
         cycle.feed(body)
+        self.deadline.touch()
         if len(cycle.body) > 1 and cycle.buffered() > HIGH_WATER:
             self.pause_reading()
 
     def on_message_complete(self) -> None:
+        self.deadline.enter(Phase.BUSY)
         cycle = self.reading
         if cycle is not None and not cycle.complete:
             cycle.end()
@@ -197,20 +220,17 @@ class HttpProtocol(asyncio.Protocol):
 
     def pause_reading(self) -> None:
         if not self.read_paused:
-            self.read_paused = True
+            self.read_paused = self.deadline.paused = True
             self.transport.pause_reading()
 
     def resume_reading(self) -> None:
         if self.read_paused and not self.waiting:
-            self.read_paused = False
+            self.read_paused = self.deadline.paused = False
+            self.deadline.touch()
             self.transport.resume_reading()
 
     def _start(self, cycle: RequestCycle) -> None:
         self.writing = cycle
-        limit = self.limit_concurrency
-        if limit is not None and (len(self.connections) > limit or len(self.tasks) >= limit):
-            self._refuse(_UNAVAILABLE)
-            return
         task = self.loop.create_task(self._run(cycle))
         self.tasks.add(task)
         task.add_done_callback(self.tasks.discard)
@@ -256,24 +276,17 @@ class HttpProtocol(asyncio.Protocol):
         else:
             self.resume_reading()
             if self.reading is cycle:
-                self._idle()
+                self.deadline.enter(Phase.IDLE)
 
-    # Idle connections
-
-    def _idle(self) -> None:
-        self.idle_since = self.loop.time()
-        if self.timer is None:
-            self.timer = self.loop.call_later(self.keep_alive_timeout, self._check_idle)
-
-    def _check_idle(self) -> None:
-        self.timer = None
-        if self.idle_since is None or self.transport.is_closing():
-            return
-        left = self.idle_since + self.keep_alive_timeout - self.loop.time()
-        if left <= 0:
+    def _expired(self, phase: Phase) -> None:
+        """The client kept the gateway waiting past `phase`'s limit."""
+        if phase is Phase.IDLE:
             self.transport.close()
+        elif self.writing is None or not self.writing.started:
+            log.info("client too slow", extra={"phase": phase.value, "client": self.client})
+            self._refuse(_TIMEOUT)
         else:
-            self.timer = self.loop.call_later(left, self._check_idle)
+            self.transport.close()
 
     def _refuse(self, answer: bytes) -> None:
         if not self.transport.is_closing():

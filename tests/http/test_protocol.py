@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import socket
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
@@ -11,6 +12,7 @@ import pytest
 import uvicorn
 
 from forebay.http import HttpProtocol
+from forebay.http.deadlines import ConnectionLimits
 
 App = Callable[[dict[str, Any], Any, Any], Awaitable[None]]
 
@@ -41,13 +43,13 @@ async def echo(scope: dict[str, Any], receive: Any, send: Any) -> None:
 
 
 class Server:
-    def __init__(self, app: App, **options: Any) -> None:
+    def __init__(self, app: App, limits: ConnectionLimits | None = None, **options: Any) -> None:
         self.sock = socket.socket()
         self.sock.bind(("127.0.0.1", 0))
         self.port = self.sock.getsockname()[1]
         config = uvicorn.Config(
             app,
-            http=HttpProtocol,
+            http=functools.partial(HttpProtocol, limits=limits),
             lifespan="off",
             log_config=None,
             access_log=False,
@@ -319,3 +321,37 @@ async def test_graceful_shutdown_finishes_the_answer_in_progress() -> None:
     assert (status, body) == (200, b"GET /slow ? 0:")
     assert headers[b"connection"] == b"close"
     await asyncio.wait_for(stopping, 10)
+
+
+async def test_slow_headers_get_408_and_the_connection_closed() -> None:
+    async with Server(echo, ConnectionLimits(header_timeout=0.2)) as s:
+        reader, writer = await s.connect()
+        writer.write(b"GET / HTTP/1.1\r\nHost: a\r\nX-Slow: ")  # and never the rest
+        status, headers, body = await asyncio.wait_for(read_response(reader), 10)
+        assert status == 408 and headers[b"content-type"] == b"application/problem+json"
+        assert b"request-timeout" in body
+        assert await reader.read() == b""
+        writer.close()
+
+
+async def test_a_stalled_body_gets_408() -> None:
+    async with Server(echo, ConnectionLimits(body_timeout=0.2)) as s:
+        reader, writer = await s.connect()
+        writer.write(b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 10\r\n\r\nabc")
+        status, _, _ = await asyncio.wait_for(read_response(reader), 10)
+        assert status == 408
+        writer.close()
+
+
+async def test_connections_past_the_cap_get_503() -> None:
+    async with Server(echo, ConnectionLimits(max_connections=2)) as s:
+        held = [await s.connect() for _ in range(2)]
+        reader, writer = await s.connect()
+        status, headers, _ = await asyncio.wait_for(read_response(reader), 10)
+        assert status == 503 and headers[b"retry-after"] == b"1"
+        writer.close()
+        r0, w0 = held[0]  # the ones inside are served as usual
+        w0.write(b"GET /in HTTP/1.1\r\nHost: a\r\n\r\n")
+        assert (await read_response(r0))[0] == 200
+        for _, w in held:
+            w.close()
