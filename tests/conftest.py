@@ -6,6 +6,7 @@ from pathlib import Path
 import pytest
 from support.gateway import Gateway
 from support.origin import LoopbackOrigin
+from support.redis import RedisServer, start_redis
 
 
 def _launcher(
@@ -69,3 +70,11 @@ def module_gateway_factory(
     started: list[Gateway] = []
     yield _launcher(lambda: tmp_path_factory.mktemp("gateway"), module_origin, started)
     _stop_all(started)
+
+
+@pytest.fixture(scope="module")
+def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
+    """A private redis-server on a free port for the module."""
+    server = start_redis(tmp_path_factory.mktemp("redis"))
+    yield server
+    server.stop()

@@ -48,13 +48,13 @@ end
 if admitted then
   for i, key in ipairs(KEYS) do
     local ttl = math.ceil((tats[i] - now) * 1000) + 1
-    redis.call('SET', key, string.format('%.6f', tats[i]), 'PX', ttl)
+    redis.call('SET', key, string.format('%.17g', tats[i]), 'PX', ttl)
   end
 end
-local out = {string.format('%.6f', now)}
+local out = {string.format('%.17g', now)}
 for i = 1, #KEYS do
   out[#out + 1] = flags[i]
-  out[#out + 1] = string.format('%.6f', tats[i])
+  out[#out + 1] = string.format('%.17g', tats[i])
 end
 return out
 """

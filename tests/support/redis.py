@@ -1,0 +1,61 @@
+"""A private `redis-server` on a free port, for tests of the shared counters.
+
+Outside CI a machine without redis-server skips those tests; in CI (`CI=true`) that is
+a failure, so a broken CI image cannot pass silently."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from support.gateway import wait_until
+from support.origin import free_port
+
+
+@dataclass
+class RedisServer:
+    port: int
+    proc: subprocess.Popen[bytes]
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def ping(self) -> bool:
+        with socket.create_connection(("127.0.0.1", self.port), timeout=1) as s:
+            s.sendall(b"PING\r\n")
+            return s.recv(16).startswith(b"+PONG")
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(10)
+
+
+def start_redis(workdir: Path) -> RedisServer:
+    binary = shutil.which("redis-server")
+    if binary is None:
+        message = "redis-server is not installed; the Redis rate-limit tests need it"
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(message)
+        pytest.skip(message)
+    port = free_port()
+    proc = subprocess.Popen(
+        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+        cwd=workdir,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    server = RedisServer(port, proc)
+    try:
+        wait_until(server.ping, 10, "redis-server to answer PING")
+    except AssertionError:
+        server.stop()
+        raise
+    return server
