@@ -61,28 +61,33 @@ class Authenticate:
         if not ring and not self.required and self.mode != "consumer":
             await self.app(scope, receive, send)
             return
-        key = None
-        source = None
+        # Every place a key may be; the first known key wins. An unknown one may be the
+        # origin's own credential (a bearer token it issued) when another is the key.
+        found: list[tuple[str, bytes | None]] = []
         headers: list[tuple[bytes, bytes]] = scope["headers"]
         for name, value in headers:
             if name == b"authorization":
                 scheme, _, token = value.partition(b" ")
                 if scheme.lower() == b"bearer" and token.strip():
-                    key, source = token.strip().decode("latin-1"), name
-                    break
+                    found.append((token.strip().decode("latin-1"), name))
             elif name == b"x-api-key" or name == self.extra_header:
-                key, source = value.strip().decode("latin-1"), name
-                break
-        query_source = False
+                found.append((value.strip().decode("latin-1"), name))
         stripped_query = b""
-        if key is None and self.query is not None and scope["query_string"]:
-            key, stripped_query = _query_key(scope["query_string"], self.query)
-            query_source = key is not None
-        entry = ring.identify(key) if key else None
+        if self.query is not None and scope["query_string"]:
+            in_query, stripped_query = _query_key(scope["query_string"], self.query)
+            if in_query:
+                found.append((in_query, None))
+        entry = None
+        source: bytes | None = None
+        for key, where in found:
+            entry = ring.identify(key)
+            if entry is not None:
+                source = where
+                break
         ex = exchange_of(scope)
         if entry is None:
             if self.required:
-                return await self._refuse(send, ex, "unknown" if key else "missing")
+                return await self._refuse(send, ex, "unknown" if found else "missing")
             if self.mode == "consumer":
                 scope["headers"] = [(n, v) for n, v in headers if n != self.consumer_header]
             await self.app(scope, receive, send)
@@ -95,7 +100,7 @@ class Authenticate:
             if self.mode == "consumer":
                 kept.append((self.consumer_header, entry.name.encode()))
             scope["headers"] = kept
-            if query_source:
+            if source is None:
                 scope["query_string"] = stripped_query
         await self.app(scope, receive, send)
 
