@@ -17,6 +17,7 @@ from forebay.admin import metrics
 from forebay.admin.auth import AdminAuth
 from forebay.admin.cache_api import cache_router
 from forebay.admin.consumers_api import consumers_router, errors_router
+from forebay.admin.dashboard import install_dashboard
 from forebay.admin.requests_api import requests_router
 from forebay.catalog.endpoint import CachePolicy, Endpoint, EndpointPolicy
 from forebay.gateway.exchange import new_request_id
@@ -213,6 +214,7 @@ def create_admin_app(runtime: Any, token: str) -> FastAPI:
     api.include_router(cache_router(runtime))
     api.include_router(consumers_router(runtime))
     api.include_router(errors_router(runtime))
+    install_dashboard(app, api, runtime, token)
     app.include_router(api)
 
     @app.get("/api/openapi.json", dependencies=[auth], include_in_schema=False)

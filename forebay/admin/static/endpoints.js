@@ -1,0 +1,154 @@
+import { api, attempt, flash, h } from "./api.js";
+
+const form = document.getElementById("filters");
+const tbody = document.querySelector("#endpoints tbody");
+const dialog = document.getElementById("edit");
+let shown = [];
+let editing = null;
+
+// The filter lives in the address, so a filtered view can be shared and reloaded.
+for (const [k, v] of new URLSearchParams(location.search)) {
+  if (form.elements[k]) form.elements[k].value = v;
+}
+
+function query() {
+  const params = new URLSearchParams();
+  for (const name of ["method", "q", "state"]) {
+    const v = form.elements[name].value.trim();
+    if (v) params.set(name, v);
+  }
+  return params.toString();
+}
+
+function settings(p) {
+  const parts = [];
+  if (p.cache) parts.push(`ttl ${p.cache.ttl}s`);
+  if (p.max_attempts) parts.push(`${p.max_attempts} attempts`);
+  if (p.max_age) parts.push(`give up after ${p.max_age}s`);
+  if (p.ordering === "none") parts.push("unordered");
+  if (p.rate_limit) parts.push(`limit ${p.rate_limit}`);
+  if (p.invalidates?.length) parts.push(`invalidates ${p.invalidates.join(", ")}`);
+  return parts.join(" · ");
+}
+
+function toggle(e, field, on) {
+  const label = `${field} ${e.method} ${e.path}`;
+  return h("input", {
+    type: "checkbox",
+    checked: on,
+    "aria-label": label,
+    "data-field": field,
+    onchange: (ev) => change(e, patchFor(field, ev.target.checked, e.policy)),
+  });
+}
+
+function patchFor(field, on, policy) {
+  // async and cache only act on managed endpoints, so turning them on manages too.
+  if (field === "managed") return { managed: on };
+  if (field === "async") return on ? { managed: true, async: true } : { async: false };
+  return on ? { managed: true, cache: policy.cache ?? { ttl: 60 } } : { cache_off: true };
+}
+
+function row(e) {
+  const p = e.policy;
+  return h(
+    "tr",
+    { "data-id": e.id, class: e.vanished ? "vanished" : null },
+    h("td", {}, h("span", { class: `method m-${e.method}` }, e.method)),
+    h("td", {}, h("code", {}, e.path), e.summary ? h("div", { class: "muted" }, e.summary) : null,
+      e.vanished ? h("div", { class: "muted" }, "gone from its spec") : null),
+    h("td", {}, toggle(e, "managed", p.managed)),
+    h("td", {}, toggle(e, "async", p.async)),
+    h("td", {}, toggle(e, "cache", p.cache !== null)),
+    h("td", { class: "muted" }, settings(p)),
+    h("td", {}, h("button", { type: "button", onclick: () => edit(e) }, "Edit")),
+  );
+}
+
+async function load() {
+  const q = query();
+  history.replaceState(null, "", q ? `?${q}` : location.pathname);
+  shown = await api("GET", `/api/endpoints${q ? `?${q}` : ""}`);
+  tbody.replaceChildren(...shown.map(row));
+  document.getElementById("count").textContent = `${shown.length} endpoints`;
+  tbody.dataset.loaded = q;
+}
+
+async function change(e, patch) {
+  await attempt(`${e.method} ${e.path} saved`, () => api("PATCH", `/api/endpoints/${e.id}`, patch));
+  await load();
+}
+
+const BULK = {
+  "managed-async": { managed: true, async: true },
+  "managed-on": { managed: true },
+  "managed-off": { managed: false },
+  "async-off": { async: false },
+  "cache-on": { managed: true, cache: { ttl: 60 } },
+  "cache-off": { cache_off: true },
+};
+
+document.getElementById("bulk").addEventListener("click", async (ev) => {
+  const patch = BULK[ev.target.dataset?.bulk];
+  if (!patch) return;
+  const q = query();
+  const result = await attempt(null, () => api("PATCH", `/api/endpoints${q ? `?${q}` : ""}`, patch));
+  if (result) flash(`${result.changed} endpoints changed`);
+  await load();
+});
+
+function edit(e) {
+  editing = e;
+  const f = document.getElementById("edit-form").elements;
+  const p = e.policy;
+  document.getElementById("edit-title").textContent = `${e.method} ${e.path}`;
+  f.ttl.value = p.cache?.ttl ?? "";
+  f.swr.value = p.cache?.stale_while_revalidate ?? "";
+  f.max_attempts.value = p.max_attempts ?? "";
+  f.max_age.value = p.max_age ?? "";
+  f.ordering.value = p.ordering;
+  f.invalidates.value = (p.invalidates ?? []).join(", ");
+  dialog.showModal();
+}
+
+dialog.addEventListener("close", async () => {
+  if (dialog.returnValue !== "save" || !editing) return;
+  const f = document.getElementById("edit-form").elements;
+  const num = (v) => (v.trim() === "" ? null : Number(v));
+  const patch = {
+    max_attempts: num(f.max_attempts.value),
+    max_age: num(f.max_age.value),
+    ordering: f.ordering.value,
+    invalidates: f.invalidates.value.split(",").map((s) => s.trim()).filter(Boolean),
+  };
+  const ttl = num(f.ttl.value);
+  if (ttl === null) patch.cache_off = true;
+  else patch.cache = { ...(editing.policy.cache ?? {}), ttl, stale_while_revalidate: num(f.swr.value) ?? 0 };
+  if (ttl !== null) patch.managed = true;
+  await change(editing, patch);
+});
+
+form.addEventListener("input", () => load().catch((e) => flash(e.message, "error")));
+form.addEventListener("submit", (ev) => ev.preventDefault());
+
+document.getElementById("import-form").addEventListener("submit", async (ev) => {
+  ev.preventDefault();
+  const file = document.getElementById("import-file").files[0];
+  if (!file) return;
+  const type = /\.ya?ml$/i.test(file.name) ? "application/yaml" : "application/json";
+  const url = `/api/import?filename=${encodeURIComponent(file.name)}`;
+  const report = await attempt(null, async () => api("POST", url, await file.text(), type));
+  if (!report) return;
+  const out = document.getElementById("import-result");
+  out.hidden = false;
+  out.textContent = [
+    `${report.source} (${report.format}): ${report.endpoints} operations`,
+    `added: ${report.added.length ? report.added.join(", ") : "none"}`,
+    report.vanished.length ? `gone: ${report.vanished.join(", ")}` : "",
+    ...report.skipped.map((s) => `skipped ${s.place}: ${s.problem}`),
+  ].filter(Boolean).join("\n");
+  flash(`Imported ${report.source}`);
+  await load();
+});
+
+load().catch((e) => flash(e.message, "error"));

@@ -1,0 +1,11 @@
+import { api, attempt } from "./api.js";
+
+document.getElementById("login-form").addEventListener("submit", async (ev) => {
+  ev.preventDefault();
+  const token = document.getElementById("token").value;
+  const ok = await attempt(null, () => api("POST", "/api/session", { token }));
+  if (ok === undefined) return;
+  const next = new URLSearchParams(location.search).get("next") || "/endpoints";
+  // Only a path on this host: the parameter must not send anyone elsewhere.
+  location.assign(next.startsWith("/") && !next.startsWith("//") ? next : "/endpoints");
+});

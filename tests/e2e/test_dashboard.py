@@ -1,0 +1,234 @@
+"""The dashboard in a real browser against the real `forebay` process.
+
+One gateway and one browser serve the whole module; each test opens its own browser
+context (its own cookies) and keeps to its own endpoints, so the tests stand alone.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Browser, BrowserContext, Page, expect
+from support.browser import VIEWPORT, chromium, screenshot, watch_console
+from support.gateway import ADMIN_TOKEN, Gateway
+from support.origin import LoopbackOrigin
+
+SPEC = """openapi: 3.0.3
+info: {title: shop, version: "1"}
+paths:
+  /rec/orders:
+    get: {summary: List orders, responses: {"200": {description: ok}}}
+    post: {summary: Place an order, responses: {"202": {description: ok}}}
+  /rec/orders/{id}:
+    get: {summary: One order, responses: {"200": {description: ok}}}
+    put: {summary: Replace an order, responses: {"200": {description: ok}}}
+  /rec/payments:
+    post: {summary: Take a payment, responses: {"202": {description: ok}}}
+  /rec/items:
+    get: {summary: The catalogue, responses: {"200": {description: ok}}}
+"""
+
+# Deliveries and the charts' samples take a second or two on a busy machine.
+expect.set_options(timeout=15_000)
+
+UPLOAD = {
+    "openapi": "3.1.0",
+    "info": {"title": "extra", "version": "1"},
+    "paths": {"/rec/refunds": {"post": {"responses": {"202": {"description": "ok"}}}}},
+}
+
+
+@pytest.fixture(scope="module")
+def gw(
+    module_gateway_factory: Callable[..., Gateway], tmp_path_factory: pytest.TempPathFactory
+) -> Gateway:
+    spec = tmp_path_factory.mktemp("spec") / "shop.yaml"
+    spec.write_text(SPEC)
+    return module_gateway_factory("--import", str(spec))
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    with chromium() as b:
+        yield b
+
+
+@pytest.fixture
+def page(browser: Browser, gw: Gateway) -> Iterator[Page]:
+    context: BrowserContext = browser.new_context(
+        viewport=VIEWPORT,  # type: ignore[arg-type]
+        base_url=f"http://127.0.0.1:{gw.admin_port}",
+    )
+    context.set_default_timeout(15_000)
+    p = context.new_page()
+    errors: list[str] = []
+    watch_console(p, errors)
+    yield p
+    context.close()
+    assert not errors, errors
+
+
+def log_in(page: Page, target: str = "/endpoints") -> None:
+    page.goto(target)
+    expect(page).to_have_url(f"/login?next={target}")
+    page.fill("#token", ADMIN_TOKEN)
+    page.click("button[type=submit]")
+    expect(page).to_have_url(target)
+
+
+def endpoint_id(gw: Gateway, method: str, path: str) -> str:
+    rows = gw.admin("GET", f"/api/endpoints?method={method}").json()
+    found: str = next(r["id"] for r in rows if r["path"] == path)
+    return found
+
+
+def test_login_filter_toggle_edit_import(page: Page, gw: Gateway, tmp_path: Path) -> None:
+    page.goto("/endpoints")
+    expect(page).to_have_url("/login?next=/endpoints")
+    page.fill("#token", "not-the-token")
+    page.click("button[type=submit]")
+    expect(page.locator("#flash")).to_contain_text("not the admin token")
+    page.fill("#token", ADMIN_TOKEN)
+    page.click("button[type=submit]")
+    expect(page).to_have_url("/endpoints")
+    rows = page.locator("#endpoints tbody tr")
+    expect(rows).to_have_count(6)
+
+    # The seed workflow: filter to POST, switch them all to managed and async.
+    page.select_option("select[name=method]", "POST")
+    expect(rows).to_have_count(2)
+    expect(page).to_have_url("/endpoints?method=POST")
+    page.click("[data-bulk=managed-async]")
+    expect(page.locator("#flash")).to_contain_text("2 endpoints changed")
+    expect(page.locator("#endpoints input[data-field=async]:checked")).to_have_count(2)
+    async_rows = gw.admin("GET", "/api/endpoints?state=async").json()
+    assert sorted(r["path"] for r in async_rows) == ["/rec/orders", "/rec/payments"]
+    screenshot(page, "endpoints", tmp_path)
+
+    # One row's toggle, then its edit form: cache with a TTL, retry and ordering.
+    page.select_option("select[name=method]", "GET")
+    page.fill("input[name=q]", "items")
+    expect(rows).to_have_count(1)
+    page.get_by_label("cache GET /rec/items").check()
+    expect(page.locator("#endpoints tbody tr td").nth(5)).to_contain_text("ttl 60s")
+    page.get_by_role("button", name="Edit").click()
+    page.fill("#edit-form input[name=ttl]", "15")
+    page.fill("#edit-form input[name=max_attempts]", "3")
+    page.select_option("#edit-form select[name=ordering]", "none")
+    page.click("#edit-save")
+    expect(page.locator("#endpoints tbody tr td").nth(5)).to_contain_text("ttl 15s")
+    policy = gw.admin("GET", f"/api/endpoints/{endpoint_id(gw, 'GET', '/rec/items')}").json()
+    assert policy["policy"]["cache"]["ttl"] == 15 and policy["policy"]["max_attempts"] == 3
+    assert policy["policy"]["ordering"] == "none" and policy["policy"]["managed"] is True
+
+    # Import by upload: the new endpoint shows up in the table.
+    upload = tmp_path / "extra.json"
+    upload.write_text(json.dumps(UPLOAD))
+    page.fill("input[name=q]", "")
+    page.select_option("select[name=method]", "")
+    page.set_input_files("#import-file", str(upload))
+    page.click("#import-form button[type=submit]")
+    expect(page.locator("#import-result")).to_contain_text("added: POST /rec/refunds")
+    expect(rows).to_have_count(7)
+    assert gw.admin("GET", "/api/endpoints?q=refunds").json()[0]["sources"] == ["upload:extra.json"]
+
+
+def test_request_appears_completes_and_dead_one_replays(
+    page: Page, gw: Gateway, module_origin: LoopbackOrigin, tmp_path: Path
+) -> None:
+    for path in ("/rec/orders", "/rec/payments"):
+        eid = endpoint_id(gw, "POST", path)
+        # One attempt, so an origin failure makes a dead letter at once.
+        patch = {"managed": True, "async": True, "max_attempts": 1}
+        assert gw.admin("PATCH", f"/api/endpoints/{eid}", patch).status == 200
+    log_in(page, "/requests")
+
+    accepted = gw.request(
+        "POST", "/rec/orders", b'{"item": 1}', {"content-type": "application/json"}
+    )
+    assert accepted.status == 202, accepted.body
+    rid = accepted.json()["id"]
+    row = page.locator(f"#requests tr[data-id='{rid}']")
+    expect(row).to_be_visible()
+    expect(row).to_have_attribute("data-state", "succeeded")
+    screenshot(page, "requests", tmp_path)
+    page.fill("input[name=id]", rid)
+    page.press("input[name=id]", "Enter")
+    expect(page).to_have_url(f"/requests/{rid}")
+    expect(page.locator("#request")).to_have_attribute("data-state", "succeeded")
+    expect(page.locator("#attempts tbody tr")).to_have_count(1)
+    expect(page.locator("#response-status")).to_have_text("200")
+
+    # A dead one, replayed from its page once the origin is well again.
+    module_origin.set_reply("/rec/payments", 500)
+    dead = [
+        gw.request("POST", "/rec/payments", b"{}", {"content-type": "application/json"})
+        for _ in range(3)
+    ]
+    ids = [d.json()["id"] for d in dead]
+    for i in ids:
+        gw.wait_status(i, ("dead",))
+    module_origin.set_reply("/rec/payments", None)
+    page.goto(f"/requests/{ids[0]}")
+    expect(page.locator("#request")).to_have_attribute("data-state", "dead")
+    screenshot(page, "request", tmp_path)
+    page.get_by_role("button", name="Replay").click()
+    expect(page.locator("#request")).to_have_attribute("data-state", "succeeded")
+    expect(page.locator("#attempts tbody tr")).to_have_count(2)
+
+    # The dead-letter view: the rest, all at once.
+    page.goto("/requests?state=dead")
+    dead_rows = page.locator("#requests tbody tr")
+    expect(dead_rows).to_have_count(2)
+    screenshot(page, "dead-letters", tmp_path)
+    page.click("#replay-all")
+    expect(page.locator("#flash")).to_contain_text("2 requests queued again")
+    for i in ids[1:]:
+        gw.wait_status(i, ("succeeded",))
+    expect(dead_rows).to_have_count(0)
+
+
+def test_live_charts_move(page: Page, gw: Gateway, tmp_path: Path) -> None:
+    eid = endpoint_id(gw, "POST", "/rec/orders")
+    gw.admin("PATCH", f"/api/endpoints/{eid}", {"managed": True, "async": True})
+    log_in(page, "/live")
+    flow = page.locator("#chart-flow")
+    expect(flow).to_have_attribute("data-points", "1", timeout=10_000)  # samples arrive
+    for _ in range(30):
+        assert gw.request("POST", "/rec/orders", b"{}").status == 202
+        assert gw.request("GET", "/rec/items").status == 200
+    # The accepted and delivered lines leave zero, and latency gets a value.
+    expect(flow.locator("[data-key=accepted_per_s]")).not_to_have_attribute("data-value", "0")
+    page.wait_for_function(
+        "() => Number(document.querySelector('#chart-flow').dataset.peak) > 0"
+        " && Number(document.querySelector('#chart-latency').dataset.peak) > 0"
+    )
+    screenshot(page, "live", tmp_path)
+
+
+def test_errors_and_consumers_pages(page: Page, gw: Gateway, tmp_path: Path) -> None:
+    assert gw.request("GET", "/status/503").status == 503
+    log_in(page, "/errors")
+    group = page.locator(".error-group[data-endpoint=unmatched]")
+    expect(group).to_be_visible()
+    expect(group.locator(".sample").first).to_contain_text("503")
+    screenshot(page, "errors", tmp_path)
+
+    page.goto("/consumers")
+    page.fill("#create-form input[name=name]", "acme")
+    page.fill("#create-form input[name=rate_limit]", "100/s")
+    page.click("#create-form button[type=submit]")
+    key = page.locator("#issued-key")
+    expect(key).to_be_visible()
+    consumer = page.locator(".consumer[data-name=acme]")
+    expect(consumer.locator("tbody tr")).to_have_count(1)
+    consumer.get_by_role("button", name="New key").click()
+    expect(consumer.locator("tbody tr")).to_have_count(2)
+    screenshot(page, "consumers", tmp_path)
+    consumer.get_by_role("button", name="Revoke").first.click()
+    expect(consumer.locator("tr.revoked")).to_have_count(1)
+    keys = gw.admin("GET", "/api/consumers/acme").json()["keys"]
+    assert sorted(k["revoked_at"] is None for k in keys) == [False, True]
