@@ -8,6 +8,7 @@ from typing import Any
 import structlog
 
 from forebay.gateway.exchange import exchange_of
+from forebay.gateway.limits import ClientGone
 from forebay.gateway.problem import send_problem
 
 log = structlog.get_logger("forebay.gateway")
@@ -21,6 +22,9 @@ class ErrorBoundary:
         ex = exchange_of(scope)
         try:
             await self.app(scope, receive, send)
+        except ClientGone:
+            # Nobody to answer; the access log shows the request with status 499.
+            ex.error = ex.error or "client-gone"
         except Exception:
             log.exception(
                 "unhandled error",

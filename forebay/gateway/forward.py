@@ -18,7 +18,7 @@ from yarl import URL
 from forebay.admin import metrics
 from forebay.dispatch.limits import ConcurrencyLimit
 from forebay.gateway.exchange import Exchange, exchange_of, random_bytes
-from forebay.gateway.limits import BodyTooLarge, RequestLimits
+from forebay.gateway.limits import BodyTooLarge, ClientGone, RequestLimits
 from forebay.gateway.problem import send_problem
 from forebay.policy.backoff import parse_retry_after
 from forebay.policy.forwarding import FORWARDING_NAMES, end_to_end, forwarding_headers
@@ -87,7 +87,7 @@ class Forward:
 
         data: bytes | AsyncIterator[bytes] | None = None
         if declared is not None and declared <= WHOLE_BODY:
-            data = await self._read_whole(receive)
+            data = await self._read_whole(receive, declared)
         elif declared is not None or chunked:
             data = self._stream(receive, ex)
             if declared is not None:
@@ -104,12 +104,15 @@ class Forward:
             )
         except Exception as e:  # every failure before an answer becomes a problem body
             too_large = isinstance(e, BodyTooLarge) or ex.error == "body-too-large"
+            gone = isinstance(e, ClientGone) or ex.error == "client-gone"
             if governor is not None:
-                # The client's oversized body says nothing about the origin.
-                if too_large:
+                # The client's oversized or cut-off body says nothing about the origin.
+                if too_large or gone:
                     governor.released()
                 else:
                     governor.finished(None, None)
+            if gone:
+                raise ClientGone() from e
             if too_large:
                 return await self.limits.too_large(scope, send)
             return await self._origin_failed(send, ex, e)
@@ -125,16 +128,22 @@ class Forward:
         finally:
             resp.release()
 
-    async def _read_whole(self, receive: Any) -> bytes:
+    async def _read_whole(self, receive: Any, declared: int) -> bytes:
         message = await receive()
+        if message["type"] == "http.disconnect":
+            raise ClientGone()
         body: bytes = message.get("body", b"")
-        if not message.get("more_body", False):
-            return body
-        parts = [body]
-        while message.get("more_body", False):
-            message = await receive()
-            parts.append(message.get("body", b""))
-        return b"".join(parts)
+        if message.get("more_body", False):
+            parts = [body]
+            while message.get("more_body", False):
+                message = await receive()
+                if message["type"] == "http.disconnect":
+                    raise ClientGone()
+                parts.append(message.get("body", b""))
+            body = b"".join(parts)
+        if len(body) != declared:  # a body cut short is not the request the client meant
+            raise ClientGone()
+        return body
 
     async def _stream(self, receive: Any, ex: Exchange) -> AsyncIterator[bytes]:
         seen = 0
@@ -142,7 +151,8 @@ class Forward:
         while more:
             message = await receive()
             if message["type"] == "http.disconnect":
-                raise ConnectionResetError("client went away while sending the body")
+                ex.error = "client-gone"  # aiohttp may wrap the exception on its way out
+                raise ClientGone()
             chunk = message.get("body", b"")
             more = message.get("more_body", False)
             seen += len(chunk)

@@ -14,6 +14,11 @@ class BodyTooLarge(Exception):
     pass
 
 
+class ClientGone(Exception):
+    """The client closed the connection before its request was whole: there is nobody
+    to answer, and what arrived must not be forwarded as if it were the request."""
+
+
 class RequestLimits:
     def __init__(self, app: Any, max_body: int, max_header_bytes: int, max_headers: int) -> None:
         self.app = app
