@@ -17,6 +17,7 @@ from support.gateway import Gateway
 from support.origin import LoopbackOrigin
 
 H = b"Host: fuzz\r\n"
+CRLF2 = b"\r\n\r\n"
 
 
 def exchange(port: int, data: bytes, shut: bool = False, timeout: float = 5.0) -> bytes:
