@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck pytest bench bench-proxy bench-accept bench-flood bench-cache clean
+.PHONY: demo test lint typecheck pytest screenshots bench bench-proxy bench-accept bench-flood bench-cache clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -26,6 +26,10 @@ typecheck: $(STAMP)
 
 pytest: $(STAMP)
 	$(BIN)/pytest -q
+
+# The dashboard's screenshots in docs/img, taken by its browser tests (needs chromium).
+screenshots: $(STAMP)
+	FOREBAY_SCREENSHOTS=docs/img $(BIN)/pytest -q tests/e2e/test_dashboard.py
 
 # Benchmarks print figures against a reference measured in the same run; see
 # docs/benchmarks.md. They need wrk, nginx and redis-server on the machine.
