@@ -9,6 +9,7 @@ from collections.abc import Callable, Coroutine
 from typing import Any, NoReturn, TypeVar
 
 import click
+from pydantic import ValidationError
 
 from forebay import __version__
 from forebay.cli_cache import register as register_cache
@@ -197,14 +198,17 @@ def _with_store(settings: Settings, fn: Callable[[Any], Coroutine[Any, Any, T]])
 
 def _state(e: Any) -> str:
     p = e.policy
+    limits = ([f"limit {p.rate_limit}"] if p.rate_limit else []) + (
+        [f"per consumer {p.consumer_rate_limit}"] if p.consumer_rate_limit else []
+    )
     if not p.managed:
-        return "unmanaged"
+        return ", ".join(["unmanaged", *limits])
     flags = (
         ["managed"]
         + (["async"] if p.async_ else [])
         + ([f"cache {p.cache.ttl:g}s"] if p.cache else [])
     )
-    return ", ".join(flags)
+    return ", ".join(flags + limits)
 
 
 @endpoints.command("list")
@@ -240,6 +244,8 @@ def _on_off(value: str | None) -> bool | None:
 @click.option("--managed", type=click.Choice(["on", "off"]))
 @click.option("--async", "async_", type=click.Choice(["on", "off"]))
 @click.option("--cache", help="A TTL in seconds, or off.")
+@click.option("--rate-limit", help="All consumers together: '50/s', '20/m burst 40', or off.")
+@click.option("--consumer-rate-limit", help="Each consumer on this endpoint, or off.")
 @config_option
 @store_option
 def endpoints_set(
@@ -248,10 +254,13 @@ def endpoints_set(
     managed: str | None,
     async_: str | None,
     cache: str | None,
+    rate_limit: str | None,
+    consumer_rate_limit: str | None,
     config: str | None,
     store: str | None,
 ) -> None:
-    """Change one endpoint's policy. Turning async or cache on also makes it managed."""
+    """Change one endpoint's policy. Turning async or cache on also makes it managed;
+    rate limits apply whether it is managed or not."""
     from forebay.admin.api import PolicyPatch
     from forebay.catalog.endpoint import CachePolicy, endpoint_id
 
@@ -267,8 +276,15 @@ def endpoints_set(
             patch["cache"] = CachePolicy(ttl=float(cache))
         except ValueError:
             _fail(f"--cache takes a TTL in seconds or off, not {cache!r}", 2)
+    for field, rate in (("rate_limit", rate_limit), ("consumer_rate_limit", consumer_rate_limit)):
+        if rate is not None:
+            patch[field] = None if rate == "off" else rate
     if (async_ == "on" or (cache and cache != "off")) and managed is None:
         patch["managed"] = True
+    try:
+        PolicyPatch.model_validate(patch)
+    except ValidationError as err:
+        _fail("; ".join(x["msg"].removeprefix("Value error, ") for x in err.errors()), 2)
     settings = _settings(config, store=store)
     eid = endpoint_id(method.upper(), path)
 

@@ -9,7 +9,7 @@ import structlog
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 import forebay
@@ -22,6 +22,7 @@ from forebay.admin.requests_api import requests_router
 from forebay.catalog.endpoint import CachePolicy, Endpoint, EndpointPolicy
 from forebay.gateway.exchange import new_request_id
 from forebay.gateway.problem import PROBLEM_BASE
+from forebay.store.consumers import check_rate
 
 log = structlog.get_logger("forebay.admin")
 
@@ -44,6 +45,13 @@ class PolicyPatch(BaseModel):
     max_age: float | None = Field(None, gt=0)
     callback: str | None = None
     ordering: Literal["path", "none"] | None = None
+    rate_limit: str | None = Field(None, description="All consumers together; null removes.")
+    consumer_rate_limit: str | None = Field(None, description="Each consumer; null removes.")
+
+    @field_validator("rate_limit", "consumer_rate_limit")
+    @classmethod
+    def _rate(cls, v: str | None) -> str | None:
+        return check_rate(v)
 
     def apply(self, policy: EndpointPolicy) -> EndpointPolicy:
         data = policy.model_dump(by_alias=True)

@@ -10,7 +10,7 @@ import uuid
 from collections.abc import Callable
 from pathlib import Path
 
-from support.gateway import Gateway, assert_problem
+from support.gateway import Gateway, assert_problem, wait_until
 from support.origin import LoopbackOrigin, closed_port
 from support.redis import RedisServer
 
@@ -110,3 +110,27 @@ def test_an_unreachable_redis_fails_open_by_default_and_closed_when_asked(
     refused = closed.request("GET", "/echo/x", headers=key(A))
     assert_problem(refused, 503, "rate-limit-unavailable")
     assert refused.headers["retry-after"] == "1"
+
+
+def test_endpoint_limits_set_from_the_cli_and_the_admin_api(
+    gateway_factory: Callable[..., Gateway], tmp_path: Path
+) -> None:
+    g = gateway_factory(config=config(tmp_path, "{}"))
+    bad = g.cli("endpoints", "set", "GET", "/echo/each/{x}", "--rate-limit", "lots")
+    assert bad.returncode == 2 and "is not a rate" in bad.stderr
+    done = g.cli("endpoints", "set", "GET", "/echo/each/{x}", "--consumer-rate-limit", "off")
+    assert done.returncode == 0, done.stderr
+    done = g.cli("endpoints", "set", "GET", "/echo/each/{x}", "--rate-limit", "1/h")
+    assert done.returncode == 0 and "limit 1/h" in done.stdout, done.stdout
+
+    def limited() -> bool:
+        return g.request("GET", "/echo/each/1", headers=key(B)).status == 429
+
+    wait_until(limited, what="the new endpoint limit")
+    eid = g.admin("GET", "/api/endpoints?q=/echo/each").json()[0]["id"]
+    assert g.admin("PATCH", f"/api/endpoints/{eid}", {"rate_limit": "x"}).status == 422
+    assert g.admin("PATCH", f"/api/endpoints/{eid}", {"rate_limit": None}).status == 200
+    wait_until(
+        lambda: g.request("GET", "/echo/each/2", headers=key(B)).status == 200,
+        what="the limit to be gone",
+    )
