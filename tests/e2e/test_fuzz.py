@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 import socket
+import time
 from collections.abc import Callable, Iterator
 
 import pytest
@@ -178,3 +179,15 @@ def test_random_request_heads_never_crash_the_gateway(
     for status in statuses(answer):
         assert status < 500, answer[:300]
     assert g.request("GET", "/echo/alive").status == 200
+
+
+def test_a_client_that_never_finishes_its_headers_is_cut_off(
+    g: Gateway, module_origin: LoopbackOrigin
+) -> None:
+    started = time.monotonic()
+    answer = exchange(g.port, b"GET /echo/fuzz-slowloris HTTP/1.1\r\n" + H + b"X-A: ", timeout=30)
+    assert time.monotonic() - started < 29, "never cut off"
+    assert statuses(answer) in ([], [408]), answer[:300]
+    if answer:
+        assert b"application/problem+json" in answer and b"request-timeout" in answer
+    assert not [r for r in module_origin.requests if r.path == "/echo/fuzz-slowloris"]
