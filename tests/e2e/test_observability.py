@@ -44,8 +44,7 @@ def test_one_json_access_line_per_request_with_every_field(
     g = start(gateway_factory, tmp_path)
     path = f"/echo/cached/{uuid.uuid4().hex[:6]}"
     ids = [
-        g.request("GET", path, headers={"X-API-Key": KEY}).headers["x-request-id"]
-        for _ in range(2)
+        g.request("GET", path, headers={"X-API-Key": KEY}).headers["x-request-id"] for _ in range(2)
     ]
 
     def logged() -> list[dict[str, Any]]:
