@@ -29,6 +29,12 @@ log = structlog.get_logger("forebay.admin")
 State = Literal["managed", "unmanaged", "async", "cached", "vanished"]
 
 
+# Policy fields where null is a value of its own (no limit, no callback, the default).
+_NULLABLE = frozenset(
+    {"cache", "max_attempts", "max_age", "callback", "rate_limit", "consumer_rate_limit"}
+)
+
+
 class PolicyPatch(BaseModel):
     """Fields to change in an endpoint's policy; absent fields stay as they are."""
 
@@ -59,8 +65,8 @@ class PolicyPatch(BaseModel):
             if key == "cache_off":
                 if value:
                     data["cache"] = None
-            else:
-                data[key] = value
+            elif value is not None or key in _NULLABLE:
+                data[key] = value  # null on a switch or list means "leave it", like absent
         return EndpointPolicy.model_validate(data)
 
 
