@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
 import os
 import random
 import socket
 import time
+from collections import deque
 from collections.abc import Callable
 from typing import Any
 
@@ -23,6 +25,7 @@ from yarl import URL
 from forebay.admin import metrics
 from forebay.dispatch.limits import ConcurrencyLimit
 from forebay.dispatch.model import AcceptedRequest, DeliveryAttempt, Finish, StoredResponse
+from forebay.dispatch.recorder import OutcomeRecorder
 from forebay.policy.backoff import Outcome, RetryPolicy, decide, parse_retry_after
 from forebay.policy.forwarding import end_to_end
 from forebay.policy.request_states import State
@@ -33,6 +36,12 @@ log = structlog.get_logger("forebay.dispatch")
 
 IDLE_POLL = 0.05  # seconds between claims when idle: other processes may have accepted
 MAX_IDLE_POLL = 0.5
+# Claimed ahead of need, as a share of the limit: a claim's round trip through the store
+# (some milliseconds, more while accepts are being committed) is covered at the origin's
+# pace, and few enough stay unsendable by other processes.
+PREFETCH_SHARE = 0.5
+MAX_PREFETCH = 64
+READY_MAX_WAIT = 1.0  # seconds a claimed request may wait unsent before it goes back
 ORIGIN_DOWN_PAUSE = (0.25, 5.0)  # first and largest pause while the origin refuses
 
 _OUTCOME_STATE = {
@@ -82,6 +91,17 @@ async def release_dead_owners(requests: RequestStore) -> None:
 
 
 class Dispatcher:
+    """Claims a little ahead of need and starts the next delivery the moment the origin
+    answers one, before that answer is recorded: with a claim and a commit between an
+    answer and the next send, a 50 ms origin stood idle some 15% of the time.
+
+    The claimed requests not yet sent (`ready`) are leased like the ones in flight, and
+    handed back if they wait too long (the origin is paused or refusing), so a request
+    cannot sit unsent under a lease nor be cancelled out from under a sender. Only a
+    lane's head is ever claimed, so at most one request per ordering key is here at a
+    time, and order within a key holds.
+    """
+
     def __init__(
         self,
         requests: RequestStore,
@@ -103,8 +123,10 @@ class Dispatcher:
         self.rng = random.Random()
         self.wake = asyncio.Event()
         self.in_flight: dict[str, asyncio.Task[None]] = {}
+        self.ready: deque[tuple[float, AcceptedRequest]] = deque()  # (claimed at, request)
         self.completed: dict[str, asyncio.Event] = {}
         self.on_done: list[Callable[[AcceptedRequest], Any]] = []
+        self.recorder = OutcomeRecorder(requests, self.owner)
         self._stopping = False
         self._paused_until = 0.0
         self._probing = False
@@ -134,44 +156,81 @@ class Dispatcher:
         for task in [*self._tasks, *self.in_flight.values()]:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
+        with contextlib.suppress(Exception):  # outcomes already handed in are written first
+            await self.recorder.close()
+        self.ready.clear()
         returned = await self.requests.release(self.owner, self.clock())
         if returned:
             log.info("handed back deliveries in flight", requests=returned)
+
+    def _prefetch(self) -> int:
+        """How many claimed requests to keep ready beyond the free slots: enough to
+        cover one claim's round trip through the store at the origin's pace."""
+        return min(MAX_PREFETCH, max(1, math.ceil(self.limit.allowed() * PREFETCH_SHARE)))
+
+    def _send_ready(self) -> None:
+        """Start as many ready requests as the limit allows, now."""
+        if self._stopping or self.clock() < self._paused_until:
+            return
+        free = self.limit.available()
+        if self._probing:  # the origin was refusing: one request finds out if it is back
+            free = 1 if not self.in_flight else 0
+        while free > 0 and self.ready:
+            _, request = self.ready.popleft()
+            self.limit.started()
+            self.in_flight[request.id] = asyncio.create_task(self._deliver(request))
+            free -= 1
+
+    async def _hand_back_stale(self, now: float) -> None:
+        """Ready requests that could not be sent for a while (the origin is paused or
+        refusing) go back to the queue: cancellable, and deliverable by anyone."""
+        if not self.ready or now - self.ready[0][0] < READY_MAX_WAIT:
+            return
+        ids = [r.id for _, r in self.ready]
+        self.ready.clear()
+        with contextlib.suppress(Exception):
+            await self.requests.release(self.owner, now, ids)
 
     async def _claim_loop(self) -> None:
         idle = IDLE_POLL
         while not self._stopping:
             now = self.clock()
-            free = self.limit.available()
-            if self._probing:  # the origin was refusing: one request finds out if it is back
-                free = 1 if not self.in_flight else 0
+            self._send_ready()
+            await self._hand_back_stale(now)
+            want = 0
+            if self.limit.allowed() == 0:
+                pass  # paused (Retry-After) or the breaker is open: claim nothing
+            elif now >= self._paused_until and not self._probing:
+                prefetch = self._prefetch()
+                if len(self.ready) <= prefetch // 2:  # refill in batches, not one by one
+                    want = self.limit.available() + prefetch - len(self.ready)
+            elif not self.in_flight and not self.ready and now >= self._paused_until:
+                want = 1  # the probe
             claimed: list[AcceptedRequest] = []
-            if free > 0 and now >= self._paused_until:
+            if want > 0:
                 try:
                     claimed = await self.requests.claim(
-                        now, free, self.owner, now + self.settings.lease
+                        now, want, self.owner, now + self.settings.lease
                     )
                 except Exception:
                     log.exception("claiming deliveries failed; trying again")
-            for request in claimed:
-                self.limit.started()
-                self.in_flight[request.id] = asyncio.create_task(self._deliver(request))
-            if claimed:
+            self.ready.extend((now, request) for request in claimed)
+            self._send_ready()
+            if len(claimed) == want > 0:
                 idle = IDLE_POLL
                 continue
             self.wake.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.wake.wait(), idle)
-            idle = min(idle * 2, MAX_IDLE_POLL)
+            idle = IDLE_POLL if claimed else min(idle * 2, MAX_IDLE_POLL)
 
     async def _renew_loop(self) -> None:
         while True:
             await asyncio.sleep(self.settings.lease / 3)
-            if self.in_flight:
+            ids = [*self.in_flight, *(r.id for _, r in self.ready)]
+            if ids:
                 with contextlib.suppress(Exception):
-                    await self.requests.renew(
-                        list(self.in_flight), self.owner, self.clock() + self.settings.lease
-                    )
+                    await self.requests.renew(ids, self.owner, self.clock() + self.settings.lease)
 
     async def _deliver(self, r: AcceptedRequest) -> None:
         started = self.clock()
@@ -213,6 +272,10 @@ class Dispatcher:
             self._paused_until = now + self._pause
             self._pause = min(self._pause * 2, ORIGIN_DOWN_PAUSE[1])
             self._probing = True
+        # The origin is done with it: its slot goes to the next request straight away,
+        # while this outcome is being recorded.
+        self._send_ready()
+        self.wake.set()
         policy = self.retry_policy_for(r)
         attempts = r.attempts + 1 if reached else r.attempts
         outcome, due = decide(
@@ -230,7 +293,7 @@ class Dispatcher:
         attempt = DeliveryAttempt(0, started, status, latency if reached else None, error)
         result = Finish(attempt, state, due, response if state != State.QUEUED else None, reached)
         try:
-            recorded = await self.requests.finish(r.id, self.owner, result, now)
+            recorded = await self.recorder.record(r.id, result, now)
         except Exception:
             log.exception("recording a delivery failed; the lease will expire", request=r.id)
             recorded = False

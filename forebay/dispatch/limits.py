@@ -15,6 +15,9 @@ class ConcurrencyLimit(Protocol):
     def available(self) -> int:
         """How many more deliveries may start now."""
 
+    def allowed(self) -> int:
+        """How many may be in flight now, in all (0 while sending is paused)."""
+
     def started(self) -> None: ...
 
     def released(self) -> None:
@@ -39,6 +42,9 @@ class FixedLimit:
 
     def available(self) -> int:
         return max(0, self.limit - self.in_flight)
+
+    def allowed(self) -> int:
+        return self.limit
 
     def started(self) -> None:
         self.in_flight += 1
@@ -72,6 +78,9 @@ class OriginGovernor:
 
     def available(self) -> int:
         return self.governor.available(self.clock())
+
+    def allowed(self) -> int:
+        return self.governor.allowed(self.clock())
 
     def started(self) -> None:
         self.governor.started(self.clock())

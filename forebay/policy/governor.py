@@ -53,11 +53,21 @@ class GovernorSettings:
     max_limit: float = 1000.0
     window: float = 0.25
     min_samples: int = 8
-    buffer: float = 0.1
+    buffer: float = 0.05
     # Latency the gateway itself adds when busy (event-loop lag, a store write): a few
     # milliseconds of it must not read as the origin queueing.
     allowance: float = 0.001
     smoothing: float = 0.5
+    # While latency is flat, try `probe x sqrt(limit)` more (Gradient2's queue size,
+    # halved): enough to find capacity that appears, little enough that the probe above
+    # the knee queues one or two requests in the origin, not four.
+    probe: float = 0.5
+    # In slow start the limit grows by `slow_start x limit` per window (halved by the
+    # smoothing): a quarter per two round trips, so the step past the knee is small.
+    slow_start: float = 0.5
+    # Slow start ends once the median latency is `early_exit x buffer` above the
+    # baseline, before it reaches the buffer: a doubling from there would overshoot.
+    early_exit: float = 0.5
     backoff: float = 0.8
     min_overloads: int = 2
     overload_share: float = 0.1
@@ -160,6 +170,12 @@ class Governor:
         """An exchange ended: `status` None means no answer (refused, reset, timed out).
         `kind` groups exchanges whose latencies are comparable (the endpoint)."""
         self.in_flight = max(0, self.in_flight - 1)
+        # In slow start, only exchanges that started inside the window count: while the
+        # limit grows by half a round trip, one sent under the previous limit says little
+        # about this one, and judged on those a slow start overshoots the knee by a step.
+        # Not otherwise: with slow and fast endpoints mixed, a window would then hear
+        # mostly the fast ones.
+        fresh = self._first_climb()
         if retry_after is not None and (status in OVERLOAD_STATUS or status is None):
             self.paused_until = max(self.paused_until, now + retry_after)
         if status is None:
@@ -169,7 +185,7 @@ class Governor:
             self._answered()
             if status in OVERLOAD_STATUS:
                 self._window.overloads += 1
-            elif latency is not None:
+            elif latency is not None and (now - latency >= self._window.started or not fresh):
                 self._window.samples.append((kind, latency))
         self._maybe_close_window(now)
 
@@ -200,9 +216,14 @@ class Governor:
     def _maybe_close_window(self, now: float) -> None:
         w = self._window
         s = self.settings
-        enough = len(w.samples) >= s.min_samples
+        climbing = self._first_climb()
+        # In slow start a window is about two round trips: twice as many answers as the
+        # limit, all to exchanges started inside it (in the first round a queue is still
+        # building up); the limit grows per round trip, as TCP's does, not per `window`.
+        enough = len(w.samples) >= max(s.min_samples, 2 * self.limit if climbing else 0)
         overloaded = w.overloaded(s)
-        if not (overloaded or (enough and now - w.started >= s.window)):
+        long_enough = now - w.started >= s.window or climbing
+        if not (overloaded or (enough and long_enough)):
             return
         if overloaded:
             self.limit = max(s.min_limit, self.limit * s.backoff)
@@ -221,6 +242,16 @@ class Governor:
             self._saved_limit = self.limit
             self.limit = min(self.limit, s.min_limit_probe)
             self._next_remeasure = now + s.remeasure_every * self._jitter
+
+    def _first_climb(self) -> bool:
+        """Slow start before any queueing was seen: finding the origin's capacity."""
+        return self.limit < min(self._ssthresh, self.settings.max_limit) and not self._measuring
+
+    def _slow_start(self) -> bool:
+        s = self.settings
+        return s.max_limit > self.limit and (
+            self.limit < self._ssthresh or self.limit < self._good / 2
+        )
 
     def _adapt(self, w: _Window) -> None:
         s = self.settings
@@ -241,10 +272,15 @@ class Governor:
         # Until queueing was first seen, and far below a limit that was fine before (after
         # a cut, after the breaker), double instead, as TCP's slow start does.
         headroom = 0.0
+        slow_start = self._slow_start()
         if gradient >= 1.0:
             self._good = max(self._good, self.limit)
-            slow_start = self.limit < self._ssthresh or self.limit < self._good / 2
-            headroom = self.limit if slow_start else math.sqrt(self.limit)
+            headroom = self.limit * s.slow_start if slow_start else math.sqrt(self.limit) * s.probe
+        if slow_start and ratio > 1 + s.buffer * s.early_exit:
+            # Latency starts to rise (HyStart's signal): the knee is near; from here on
+            # grow gently, before a doubling overshoots it.
+            self._ssthresh = min(self._ssthresh, self.limit)
+            headroom = 0.0
         target = self.limit * gradient + headroom
         if w.peak_in_flight < max(1, math.floor(self.limit)) * s.app_limited:
             target = min(target, self.limit)  # unused capacity says nothing about more

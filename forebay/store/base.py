@@ -60,8 +60,14 @@ class RequestStore(Protocol):
     async def finish(self, request_id: str, owner: str, result: Finish, now: float) -> bool:
         """Record an attempt and its consequence; False if `owner` no longer holds the lease."""
 
-    async def release(self, owner: str, now: float) -> int:
-        """Hand back every lease `owner` holds, unattempted (a clean stop)."""
+    async def finish_many(
+        self, results: Sequence[tuple[str, Finish]], owner: str, now: float
+    ) -> list[bool]:
+        """`finish` for several requests in one commit: one answer per item, in order."""
+
+    async def release(self, owner: str, now: float, ids: Sequence[str] | None = None) -> int:
+        """Hand back every lease `owner` holds (or only those of `ids`), unattempted: a
+        clean stop, or claimed requests a dispatcher will not send soon after all."""
 
     async def lease_owners(self) -> list[str]: ...
 

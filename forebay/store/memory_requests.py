@@ -156,15 +156,25 @@ class MemoryRequestStore:
         self._advance(r.ordering_key, now)
         return True
 
-    async def release(self, owner: str, now: float) -> int:
+    async def finish_many(
+        self, results: Sequence[tuple[str, Finish]], owner: str, now: float
+    ) -> list[bool]:
+        return [await self.finish(rid, owner, result, now) for rid, result in results]
+
+    async def release(self, owner: str, now: float, ids: Sequence[str] | None = None) -> int:
         n = 0
-        for row in self._rows.values():
+        rows = (
+            self._rows.values() if ids is None else [self._rows[i] for i in ids if i in self._rows]
+        )
+        keys = set()
+        for row in rows:
             if row.owner == owner and row.request.state == State.IN_FLIGHT:
                 row.request.state, row.owner, row.lease_until = State.QUEUED, None, None
                 row.request.updated_at = now
+                keys.add(row.request.ordering_key)
                 n += 1
-        for lane in self._lanes.values():
-            if lane.owner == owner:
+        for key, lane in self._lanes.items():
+            if lane.owner == owner and (ids is None or key in keys):
                 lane.owner, lane.lease_until, lane.next_at = None, None, now
         return n
 

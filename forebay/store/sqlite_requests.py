@@ -11,12 +11,7 @@ import sqlite3
 from collections.abc import Sequence
 from typing import Any
 
-from forebay.dispatch.model import (
-    AcceptedRequest,
-    DeliveryAttempt,
-    Finish,
-    RequestFilter,
-)
+from forebay.dispatch.model import AcceptedRequest, DeliveryAttempt, Finish, RequestFilter
 from forebay.policy.idempotency import KeyRecord
 from forebay.policy.request_states import DONE, FINAL, State
 from forebay.store.sqlite_db import SqliteDatabase, transaction
@@ -26,6 +21,8 @@ from forebay.store.sqlite_rows import (
     RESPONSE_BODY,
     SCHEMA,
     advance_lane,
+    record_finish,
+    release_one,
     row_to_request,
 )
 
@@ -219,61 +216,26 @@ class SqliteRequestStore:
         await self._db.run(lambda c: transaction(c, write), durable=False)
 
     async def finish(self, request_id: str, owner: str, result: Finish, now: float) -> bool:
-        keep_body = True
+        return (await self.finish_many([(request_id, result)], owner, now))[0]
 
-        def write(c: sqlite3.Connection) -> bool:
-            row = c.execute(
-                "SELECT ordering_key, attempts FROM requests WHERE id = ? AND state = "
-                "'in_flight' AND lease_owner = ?",
-                (request_id, owner),
-            ).fetchone()
-            if row is None:
-                return False
-            key, attempts = row
-            a = result.attempt
-            number = c.execute(
-                "SELECT COUNT(*) + 1 FROM attempts WHERE request_id = ?", (request_id,)
-            ).fetchone()[0]
-            c.execute(
-                "INSERT INTO attempts VALUES (?, ?, ?, ?, ?, ?)",
-                (request_id, number, a.started_at, a.status, a.latency, a.error),
-            )
-            resp = result.response
-            c.execute(
-                "UPDATE requests SET state = ?, attempts = ?, next_at = ?, updated_at = ?, "
-                "lease_owner = NULL, lease_until = NULL, response_status = ?, "
-                "response_headers = ? WHERE id = ?",
-                (
-                    result.state.value,
-                    attempts + result.counts,
-                    result.next_attempt_at or now,
-                    now,
-                    resp.status if resp else None,
-                    json.dumps(resp.headers) if resp else None,
-                    request_id,
-                ),
-            )
-            if resp is not None and resp.body and keep_body:
-                c.execute(
-                    "INSERT OR REPLACE INTO response_bodies (id, body) VALUES (?, ?)",
-                    (request_id, resp.body),
-                )
-            else:  # not an earlier attempt's body under this attempt's status
-                c.execute("DELETE FROM response_bodies WHERE id = ?", (request_id,))
-            advance_lane(c, key, now)
-            return True
+    async def finish_many(
+        self, results: Sequence[tuple[str, Finish]], owner: str, now: float
+    ) -> list[bool]:
+        def write(c: sqlite3.Connection, keep_body: bool) -> list[bool]:
+            return [record_finish(c, rid, owner, result, now, keep_body) for rid, result in results]
 
         try:
-            return await self._db.run(lambda c: transaction(c, write), durable=False)
+            return await self._db.run(lambda c: transaction(c, lambda c: write(c, True)), False)
         except sqlite3.OperationalError as e:
             if "full" not in str(e):
                 raise
-            # A full store still records the outcome; only the response body is dropped.
-            keep_body = False
-            return await self._db.run(lambda c: transaction(c, write), durable=False)
+            # A full store still records the outcomes; only the response bodies are dropped.
+            return await self._db.run(lambda c: transaction(c, lambda c: write(c, False)), False)
 
-    async def release(self, owner: str, now: float) -> int:
+    async def release(self, owner: str, now: float, ids: Sequence[str] | None = None) -> int:
         def write(c: sqlite3.Connection) -> int:
+            if ids is not None:
+                return sum(release_one(c, rid, owner, now) for rid in ids)
             n = c.execute(
                 "UPDATE requests SET state = 'queued', lease_owner = NULL, lease_until = NULL, "
                 "updated_at = ? WHERE lease_owner = ? AND state = 'in_flight'",

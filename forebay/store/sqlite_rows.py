@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import sqlite3
 
-from forebay.dispatch.model import AcceptedRequest, StoredResponse
+from forebay.dispatch.model import AcceptedRequest, Finish, StoredResponse
 from forebay.policy.request_states import State
 
 SCHEMA = """
@@ -129,3 +129,68 @@ def advance_lane(c: sqlite3.Connection, key: str, now: float) -> None:
             "WHERE ordering_key = ?",
             (max(now, head[0]), key),
         )
+
+
+def record_finish(
+    c: sqlite3.Connection, request_id: str, owner: str, result: Finish, now: float, keep_body: bool
+) -> bool:
+    """Record one attempt and its consequence, inside the caller's transaction; False if
+    `owner` no longer holds the lease (it ran out and another owner took the request)."""
+    row = c.execute(
+        "SELECT ordering_key, attempts FROM requests WHERE id = ? AND state = "
+        "'in_flight' AND lease_owner = ?",
+        (request_id, owner),
+    ).fetchone()
+    if row is None:
+        return False
+    key, attempts = row
+    a = result.attempt
+    number = c.execute(
+        "SELECT COUNT(*) + 1 FROM attempts WHERE request_id = ?", (request_id,)
+    ).fetchone()[0]
+    c.execute(
+        "INSERT INTO attempts VALUES (?, ?, ?, ?, ?, ?)",
+        (request_id, number, a.started_at, a.status, a.latency, a.error),
+    )
+    resp = result.response
+    c.execute(
+        "UPDATE requests SET state = ?, attempts = ?, next_at = ?, updated_at = ?, "
+        "lease_owner = NULL, lease_until = NULL, response_status = ?, "
+        "response_headers = ? WHERE id = ?",
+        (
+            result.state.value,
+            attempts + result.counts,
+            result.next_attempt_at or now,
+            now,
+            resp.status if resp else None,
+            json.dumps(resp.headers) if resp else None,
+            request_id,
+        ),
+    )
+    if resp is not None and resp.body and keep_body:
+        c.execute(
+            "INSERT OR REPLACE INTO response_bodies (id, body) VALUES (?, ?)",
+            (request_id, resp.body),
+        )
+    else:  # not an earlier attempt's body under this attempt's status
+        c.execute("DELETE FROM response_bodies WHERE id = ?", (request_id,))
+    advance_lane(c, key, now)
+    return True
+
+
+def release_one(c: sqlite3.Connection, request_id: str, owner: str, now: float) -> int:
+    """Hand back one claimed request, unattempted, and its lane with it."""
+    row = c.execute(
+        "UPDATE requests SET state = 'queued', lease_owner = NULL, lease_until = NULL, "
+        "updated_at = ? WHERE id = ? AND lease_owner = ? AND state = 'in_flight' "
+        "RETURNING ordering_key",
+        (now, request_id, owner),
+    ).fetchone()
+    if row is None:
+        return 0
+    c.execute(
+        "UPDATE lanes SET lease_owner = NULL, lease_until = NULL, next_at = ? "
+        "WHERE ordering_key = ? AND lease_owner = ?",
+        (now, row[0], owner),
+    )
+    return 1

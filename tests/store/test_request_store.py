@@ -335,6 +335,38 @@ async def test_release_hands_leases_back_unattempted(store: Store) -> None:
     assert await state_of(rs, c.id) == State.IN_FLIGHT
 
 
+async def test_release_of_some_ids_leaves_the_others_leased(store: Store) -> None:
+    rs = store.requests
+    a, b, a2 = make("A"), make("B"), make("A", at=T0 + 0.5)
+    await accept(rs, a, b, a2)
+    assert set(await claim(rs, T0 + 1, "w1")) == {a.id, b.id}
+    assert await rs.release("w2", T0 + 1, [a.id]) == 0  # not the holder's
+    assert await rs.release("w1", T0 + 1, [a.id, "r-missing"]) == 1
+    assert await state_of(rs, a.id) == State.QUEUED
+    assert await state_of(rs, b.id) == State.IN_FLIGHT
+    # Its lane is free again, with its head first; the other lane stays leased.
+    assert await claim(rs, T0 + 1, "w2") == [a.id]
+    assert await rs.finish(b.id, "w1", ok(T0 + 2), T0 + 2)
+    assert await rs.finish(a.id, "w2", ok(T0 + 2), T0 + 2)
+    assert await claim(rs, T0 + 2, "w2") == [a2.id]
+
+
+async def test_finish_many_records_each_and_tells_which(store: Store) -> None:
+    rs = store.requests
+    a, b, c, a2 = make("A"), make("B"), make("C"), make("A", at=T0 + 0.5)
+    await accept(rs, a, b, c, a2)
+    assert set(await claim(rs, T0 + 1, "w1")) == {a.id, b.id, c.id}
+    assert await rs.release("w1", T0 + 1, [c.id]) == 1
+    done = await rs.finish_many(
+        [(a.id, ok(T0 + 1)), (c.id, ok(T0 + 1)), (b.id, retry(T0 + 1, T0 + 50))], "w1", T0 + 2
+    )
+    assert done == [True, False, True]  # c was handed back: not ours to finish
+    assert await state_of(rs, a.id) == State.SUCCEEDED
+    assert await state_of(rs, c.id) == State.QUEUED
+    assert (await must_get(rs, b.id)).next_attempt_at == T0 + 50
+    assert set(await claim(rs, T0 + 2, "w1")) == {a2.id, c.id}  # a's lane moved on
+
+
 async def test_lease_owners(store: Store) -> None:
     rs = store.requests
     assert await rs.lease_owners() == []
