@@ -29,7 +29,7 @@ pytest: $(STAMP)
 
 # The dashboard's screenshots in docs/img, taken by its browser tests (needs chromium).
 screenshots: $(STAMP)
-	FOREBAY_SCREENSHOTS=docs/img $(BIN)/pytest -q tests/e2e/test_dashboard.py
+	DASHBOARD_SCREENSHOTS=docs/img $(BIN)/pytest -q tests/e2e/test_dashboard.py
 
 # Benchmarks print figures against a reference measured in the same run; see
 # docs/benchmarks.md. They need wrk, nginx and redis-server on the machine.

@@ -28,7 +28,7 @@ VIEWPORT = {"width": 1280, "height": 820}
 
 
 def chromium_path() -> str:
-    for candidate in (os.environ.get("FOREBAY_CHROMIUM"), "/usr/bin/chromium"):
+    for candidate in (os.environ.get("CHROMIUM_PATH"), "/usr/bin/chromium"):
         if candidate and Path(candidate).exists():
             return candidate
     found = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -36,7 +36,7 @@ def chromium_path() -> str:
         return found
     raise AssertionError(
         "No chromium found for the dashboard tests: install Debian's package "
-        "(apt-get install chromium; .ci/run does) or set FOREBAY_CHROMIUM to a Chromium binary."
+        "(apt-get install chromium; .ci/run does) or set CHROMIUM_PATH to a Chromium binary."
     )
 
 
@@ -64,9 +64,9 @@ def watch_console(page: Page, errors: list[str]) -> None:
 
 
 def screenshot(page: Page, name: str, fallback: Path) -> Path:
-    """Save a screenshot of the page: into FOREBAY_SCREENSHOTS if set (`make screenshots`
+    """Save a screenshot of the page: into DASHBOARD_SCREENSHOTS if set (`make screenshots`
     writes docs/img this way), else beside the test's other files."""
-    folder = Path(os.environ.get("FOREBAY_SCREENSHOTS") or fallback)
+    folder = Path(os.environ.get("DASHBOARD_SCREENSHOTS") or fallback)
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"dashboard-{name}.png"
     page.screenshot(path=str(path), full_page=False)

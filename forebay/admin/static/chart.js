@@ -27,26 +27,37 @@ export class Chart {
     this.legend = document.createElement("div");
     this.legend.className = "legend";
     figure.append(this.legend);
+  }
+
+  // The canvas takes the figure's width (CSS), drawn at the screen's pixel density.
+  size() {
     const ratio = window.devicePixelRatio || 1;
-    this.w = this.canvas.width;
-    this.h = this.canvas.height;
-    this.canvas.width = this.w * ratio;
-    this.canvas.height = this.h * ratio;
-    this.canvas.style.width = `${this.w}px`;
-    this.canvas.getContext("2d").scale(ratio, ratio);
+    const box = this.canvas.getBoundingClientRect();
+    this.w = Math.max(200, Math.round(box.width));
+    this.h = Math.max(100, Math.round(box.height));
+    if (this.canvas.width !== this.w * ratio) {
+      this.canvas.width = this.w * ratio;
+      this.canvas.height = this.h * ratio;
+    }
+    this.canvas.getContext("2d").setTransform(ratio, 0, 0, ratio, 0, 0);
   }
 
   draw(points) {
+    this.size();
     const ctx = this.canvas.getContext("2d");
     const { w, h } = this;
     const left = 44, right = 8, top = 8, bottom = 18;
     ctx.clearRect(0, 0, w, h);
     const now = points.length ? points[points.length - 1].t : Date.now() / 1000;
-    const t0 = now - this.span;
+    // The window grows with the data from one minute to `span`, so a fresh page shows
+    // lines rather than a sliver at the right edge.
+    const first = points.length ? points[0].t : now;
+    const span = Math.min(this.span, Math.max(60, now - first));
+    const t0 = now - span;
     let max = 0;
     for (const p of points) for (const s of this.series) max = Math.max(max, p[s.key] ?? 0);
     max = this.fixedMax ?? niceMax(max);
-    const x = (t) => left + ((t - t0) / this.span) * (w - left - right);
+    const x = (t) => left + ((t - t0) / span) * (w - left - right);
     const y = (v) => top + (1 - v / max) * (h - top - bottom);
     ctx.font = "11px system-ui, sans-serif";
     ctx.fillStyle = "#6b7280";
@@ -59,7 +70,7 @@ export class Chart {
       ctx.fillText(fmt(max * frac, ""), left - 4, yy);
     }
     ctx.textAlign = "left"; ctx.textBaseline = "alphabetic";
-    ctx.fillText(`-${this.span / 60} min`, left, h - 4);
+    ctx.fillText(span >= 120 ? `-${Math.round(span / 60)} min` : `-${Math.round(span)} s`, left, h - 4);
     ctx.textAlign = "right";
     ctx.fillText("now", w - right, h - 4);
     ctx.lineWidth = 1.75;
@@ -74,6 +85,14 @@ export class Chart {
         pen = true;
       }
       ctx.stroke();
+      // The newest value as a dot, so a series with one sample shows too.
+      const lastSeen = [...points].reverse().find((p) => p[s.key] !== null && p[s.key] !== undefined);
+      if (lastSeen) {
+        ctx.fillStyle = COLORS[i % COLORS.length];
+        ctx.beginPath();
+        ctx.arc(x(lastSeen.t), y(lastSeen[s.key]), 2.5, 0, 2 * Math.PI);
+        ctx.fill();
+      }
     });
     const last = points[points.length - 1] ?? {};
     this.legend.replaceChildren(...this.series.map((s, i) => {

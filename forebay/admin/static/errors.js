@@ -3,12 +3,12 @@ import { ApiError, api, attempt, flash, h, when } from "./api.js";
 const form = document.getElementById("filters");
 const out = document.getElementById("errors");
 
-function sample(e) {
+function sample(e, first) {
   const headers = (list) => list.map(([k, v]) => `${k}: ${v}`).join("\n");
-  return h("details", { class: "sample", "data-request-id": e.request_id },
+  return h("details", { class: "sample", "data-request-id": e.request_id, open: first },
     h("summary", {},
       h("strong", {}, e.status), ` ${e.kind} · `, h("code", {}, `${e.method} ${e.path}${e.query ? `?${e.query}` : ""}`),
-      ` · ${when(e.at)} · ${e.consumer} · ${e.latency_ms.toFixed(1)} ms`),
+      ` · ${when(e.at)} · ${e.consumer || "anonymous"} · ${e.latency_ms.toFixed(1)} ms`),
     h("p", {}, "Request id ", h("code", {}, e.request_id)),
     h("h4", {}, "Request headers"), h("pre", {}, headers(e.request_headers)),
     h("h4", {}, "Response headers"), h("pre", {}, headers(e.response_headers)),
@@ -39,7 +39,7 @@ async function load() {
   out.replaceChildren(...[...groups].map(([name, list]) =>
     h("section", { class: "error-group", "data-endpoint": name },
       h("h2", {}, name, h("span", { class: "muted" }, ` ${list.length} recent`)),
-      ...list.map(sample))));
+      ...list.map((e, i) => sample(e, i === 0)))));
 }
 
 form.addEventListener("change", () => load().catch((e) => flash(e.message, "error")));

@@ -15,7 +15,7 @@ function response(r) {
     h("p", {}, "Status ", h("strong", { id: "response-status" }, r.status),
       r.body_encoding === "base64" ? " (binary body, base64)" : ""),
     h("pre", { class: "headers" }, headers),
-    h("pre", { class: "body", id: "response-body" }, r.body));
+    h("pre", { class: "body", id: "response-body" }, r.body || "(empty body)"));
 }
 
 async function act(what) {
@@ -31,7 +31,7 @@ async function load() {
     ...fact("State", stateBadge(r.status)),
     ...fact("Endpoint", r.endpoint),
     ...fact("Request", h("code", {}, `${r.method} ${r.target}`)),
-    ...fact("Consumer", r.consumer),
+    ...fact("Consumer", r.consumer || "anonymous"),
     ...fact("Accepted", when(r.accepted_at)),
     ...fact("Updated", when(r.updated_at)),
     ...fact("Next attempt", when(r.next_attempt_at)),
@@ -48,7 +48,7 @@ async function load() {
       h("td", { class: "num" }, a.number),
       h("td", {}, when(a.at)),
       h("td", {}, a.status ?? ""),
-      h("td", { class: "num" }, a.latency_ms === null ? "" : `${a.latency_ms.toFixed(1)} ms`),
+      h("td", {}, a.latency_ms === null ? "" : `${a.latency_ms.toFixed(1)} ms`),
       h("td", {}, a.error ?? ""))),
   );
   document.getElementById("response").replaceChildren(response(r.response));

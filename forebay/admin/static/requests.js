@@ -65,7 +65,7 @@ function row(r) {
     h("td", {}, stateBadge(r.status)),
     h("td", {}, r.endpoint),
     h("td", {}, h("code", {}, `${r.method} ${r.target}`)),
-    h("td", {}, r.consumer),
+    h("td", {}, r.consumer || h("span", { class: "muted" }, "anonymous")),
     h("td", { class: "num" }, r.attempts),
     h("td", {}, when(r.accepted_at)),
     h("td", {}, when(r.updated_at)),
