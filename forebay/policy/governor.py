@@ -53,7 +53,7 @@ class GovernorSettings:
     max_limit: float = 1000.0
     window: float = 0.25
     min_samples: int = 8
-    buffer: float = 0.05
+    buffer: float = 0.1
     # Latency the gateway itself adds when busy (event-loop lag, a store write): a few
     # milliseconds of it must not read as the origin queueing.
     allowance: float = 0.001
@@ -65,9 +65,9 @@ class GovernorSettings:
     # In slow start the limit grows by `slow_start x limit` per window (halved by the
     # smoothing): a quarter per two round trips, so the step past the knee is small.
     slow_start: float = 0.5
-    # Slow start ends once the median latency is `early_exit x buffer` above the
-    # baseline, before it reaches the buffer: a doubling from there would overshoot.
-    early_exit: float = 0.5
+    # Slow start ends once the median latency ratio has risen `early_exit x buffer`
+    # above its lowest of the climb (HyStart's delay increase, about 1/8 of the RTT).
+    early_exit: float = 1.0
     backoff: float = 0.8
     min_overloads: int = 2
     overload_share: float = 0.1
@@ -121,6 +121,7 @@ class Governor:
         self._jitter = jitter
         self._good = settings.initial_limit  # the highest limit seen with flat latency
         self._ssthresh = math.inf  # below it, grow by doubling; set where queueing began
+        self._climb_floor = math.inf  # the lowest latency ratio of the current slow start
         self._next_remeasure = now + settings.remeasure_every * jitter
 
     @property
@@ -276,11 +277,15 @@ class Governor:
         if gradient >= 1.0:
             self._good = max(self._good, self.limit)
             headroom = self.limit * s.slow_start if slow_start else math.sqrt(self.limit) * s.probe
-        if slow_start and ratio > 1 + s.buffer * s.early_exit:
-            # Latency starts to rise (HyStart's signal): the knee is near; from here on
-            # grow gently, before a doubling overshoots it.
-            self._ssthresh = min(self._ssthresh, self.limit)
-            headroom = 0.0
+        if slow_start:
+            # Latency starts to rise as the limit grows (HyStart's signal): the knee is
+            # near; from here on grow gently, before another step overshoots it. Against
+            # the lowest ratio of this climb, not 1: a gateway or origin that is slow all
+            # along (a busy machine) is not a queue building up.
+            self._climb_floor = min(self._climb_floor, ratio)
+            if ratio > self._climb_floor + s.buffer * s.early_exit:
+                self._ssthresh = min(self._ssthresh, self.limit)
+                headroom = 0.0
         target = self.limit * gradient + headroom
         if w.peak_in_flight < max(1, math.floor(self.limit)) * s.app_limited:
             target = min(target, self.limit)  # unused capacity says nothing about more
@@ -288,6 +293,8 @@ class Governor:
         self.limit = min(s.max_limit, max(s.min_limit, new))
         if gradient < 1.0:
             self._ssthresh = self.limit  # the knee: from here on, grow gently
+        if not self._slow_start():
+            self._climb_floor = math.inf
 
 
 def _median(values: list[float]) -> float:

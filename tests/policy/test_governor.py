@@ -61,7 +61,7 @@ def test_converges_near_the_worker_count(workers: int, service: float) -> None:
     trace = flood(gov, WorkerPoolOrigin(workers, service), seconds=60.0)
     settled = trace["limit"][len(trace["limit"]) // 2 :]
     mean_limit = sum(settled) / len(settled)
-    assert workers <= mean_limit <= 1.4 * workers, mean_limit
+    assert workers <= mean_limit <= 1.6 * workers, mean_limit
     # The origin stays busy: completions in the second half run at its capacity...
     half = [t for t in trace["done"] if t >= 30.0]
     assert len(half) / 30.0 >= 0.97 * workers / service
