@@ -39,7 +39,8 @@ def banner(settings: Settings) -> str:
   ------------
   origin      {settings.origin}   (a demo shop: /items, /orders, /users, /reports/summary)
   gateway     {data}
-  admin API   {admin}/api/openapi.json   (token: {DEMO_TOKEN})
+  dashboard   {admin}/   (token: {DEMO_TOKEN})
+  admin API   {admin}/api/openapi.json
 
   Try:
     curl -s {data}/items
