@@ -8,6 +8,7 @@ and the admin listener runs in a process of its own; all of them meet in the sto
 from __future__ import annotations
 
 import asyncio
+import functools
 import multiprocessing
 import os
 import secrets
@@ -19,6 +20,7 @@ import structlog
 import uvicorn
 
 from forebay.http import HttpProtocol
+from forebay.http.deadlines import ConnectionLimits
 from forebay.logging import configure_logging
 from forebay.settings import Settings
 
@@ -37,6 +39,20 @@ class _Server(uvicorn.Server):
         import contextlib
 
         return contextlib.nullcontext()
+
+
+def _data_plane_protocol(settings: Settings) -> Any:
+    """The data plane's HTTP protocol with the configured client limits (picklable, so
+    `--workers` can hand it to the worker processes)."""
+    limits = settings.limits
+    return functools.partial(
+        HttpProtocol,
+        limits=ConnectionLimits(
+            header_timeout=limits.header_timeout,
+            body_timeout=limits.body_timeout,
+            max_connections=limits.max_connections,
+        ),
+    )
 
 
 def _uvicorn_config(
@@ -102,7 +118,13 @@ async def serve_one(settings: Settings, ready: asyncio.Event | None = None) -> N
     ahost, aport = settings.admin_address
     assert settings.admin.token is not None
     data = _Server(
-        _uvicorn_config(DataPlane(runtime, owns_runtime=False), host, port, http=HttpProtocol)
+        _uvicorn_config(
+            DataPlane(runtime, owns_runtime=False),
+            host,
+            port,
+            http=_data_plane_protocol(settings),
+            timeout_keep_alive=settings.limits.keep_alive,
+        )
     )
     admin = _Server(
         _uvicorn_config(
@@ -181,7 +203,8 @@ def serve_many(settings: Settings) -> None:
         "forebay.server:worker_app",
         host,
         port,
-        http=HttpProtocol,
+        http=_data_plane_protocol(settings),
+        timeout_keep_alive=settings.limits.keep_alive,
         factory=True,
         workers=settings.workers,
     )

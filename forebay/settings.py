@@ -72,6 +72,16 @@ class Limits(_Section):
     max_body: ByteSize = Field(ByteSize(10 * 1024 * 1024), description="Request body, 413 past.")
     max_header_bytes: int = Field(32 * 1024, gt=0, description="All request headers, 431 past.")
     max_headers: int = Field(100, gt=0, description="Number of request headers, 431 past.")
+    header_timeout: float = Field(
+        10.0, gt=0, description="Seconds from a request's first byte to its last header; 408."
+    )
+    body_timeout: float = Field(
+        30.0, gt=0, description="Seconds a request body may stall between reads; 408."
+    )
+    keep_alive: float = Field(5.0, gt=0, description="Seconds an idle connection is kept open.")
+    max_connections: int | None = Field(
+        None, gt=0, description="Open client connections per worker; 503 past. None: no cap."
+    )
 
 
 class RetrySettings(_Section):

@@ -21,7 +21,7 @@ from forebay.dispatch.dispatcher import Dispatcher
 from forebay.dispatch.model import AcceptedRequest
 from forebay.dispatch.writer import GroupCommitWriter
 from forebay.gateway.exchange import Exchange, exchange_of, random_bytes
-from forebay.gateway.limits import RequestLimits
+from forebay.gateway.limits import ClientGone, RequestLimits
 from forebay.gateway.problem import send_body, send_problem
 from forebay.gateway.replies import accepted_body, response_messages, status_url
 from forebay.policy import idempotency
@@ -204,7 +204,7 @@ class AsyncAccept:
         while more:
             message = await receive()
             if message["type"] == "http.disconnect":
-                raise ConnectionResetError("client went away while sending the body")
+                raise ClientGone()  # nothing was stored; nobody is left to answer
             chunk = message.get("body", b"")
             size += len(chunk)
             if size > self.limits.max_body:

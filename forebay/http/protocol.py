@@ -51,6 +51,11 @@ _UNAVAILABLE = (
     STATUS_LINES[503] + b"content-type: application/problem+json\r\nretry-after: 1\r\n"
     b"connection: close\r\ncontent-length: %d\r\n\r\n%s"
 ) % (len(_UNAVAILABLE_BODY), _UNAVAILABLE_BODY)
+_INTERNAL_BODY = (
+    b'{"type":"https://forebay.dev/problems/internal-error","title":"Internal gateway error",'
+    b'"status":500,"detail":"The gateway failed while handling this request; the error is '
+    b'logged. Retry, and report it if it persists."}'
+)
 _TIMEOUT_BODY = (
     b'{"type":"https://forebay.dev/problems/request-timeout","title":"Request too slow",'
     b'"status":408,"detail":"The client took too long to send the request\'s headers or '
@@ -101,6 +106,7 @@ class HttpProtocol(asyncio.Protocol):
         self.writing: RequestCycle | None = None  # the request whose answer is being sent
         self.waiting: deque[RequestCycle] = deque()  # pipelined requests, in order
         self.read_paused = False
+        self.refused = False  # a last answer was sent; what still arrives is dropped
         self.write_paused: asyncio.Future[None] | None = None
         self.url = b""
         self.headers: list[tuple[bytes, bytes]] = []
@@ -131,6 +137,8 @@ class HttpProtocol(asyncio.Protocol):
         self.deadline.cancel()
 
     def data_received(self, data: bytes) -> None:
+        if self.refused:
+            return
         try:
             self.parser.feed_data(data)
         except httptools.HttpParserUpgrade:
@@ -250,12 +258,12 @@ class HttpProtocol(asyncio.Protocol):
                     "type": "http.response.start",
                     "status": 500,
                     "headers": [
-                        (b"content-type", b"text/plain; charset=utf-8"),
-                        (b"content-length", b"21"),
+                        (b"content-type", b"application/problem+json"),
+                        (b"content-length", str(len(_INTERNAL_BODY)).encode()),
                     ],
                 }
             )
-            await cycle.send({"type": "http.response.body", "body": b"Internal Server Error"})
+            await cycle.send({"type": "http.response.body", "body": _INTERNAL_BODY})
             return
         if not cycle.complete and not cycle.disconnected:
             log.error("the data plane returned without completing a response")
@@ -289,9 +297,20 @@ class HttpProtocol(asyncio.Protocol):
             self.transport.close()
 
     def _refuse(self, answer: bytes) -> None:
-        if not self.transport.is_closing():
-            self.transport.write(answer)
-            self.transport.close()
+        """A last answer, then a lingering close: stop writing and read (and drop) what the
+        client still sends for a moment, so that its unread bytes do not make the kernel
+        reset the connection and destroy the answer before the client reads it."""
+        transport = self.transport
+        if transport.is_closing() or self.refused:
+            return
+        self.refused = True
+        transport.write(answer)
+        if not transport.can_write_eof():
+            transport.close()
+            return
+        transport.write_eof()
+        self.resume_reading()
+        self.deadline.enter(Phase.IDLE)  # closed by the keep-alive timeout at the latest
 
     # uvicorn's server
 
