@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from forebay.errors import ConfigError
 from forebay.policy.api_keys import MIN_LENGTH, valid_key
 from forebay.policy.gcra import parse_rate
-from forebay.store.consumers import check_name, check_patterns, check_rate
+from forebay.store.consumers import ConsumerName, EndpointPatterns, RateText
 
 
 class _Section(BaseModel):
@@ -83,27 +83,12 @@ class RateLimitSettings(_Section):
 class ConsumerConfig(_Section):
     """A consumer declared in the config file; seeded into the store at every start."""
 
-    name: str
+    name: ConsumerName
     key: str | None = Field(None, description="One key (16 characters or more).")
     keys: list[str] = Field(default_factory=list, description="More keys.")
     key_env: str | None = Field(None, description="An environment variable holding a key.")
-    rate_limit: str | None = None
-    endpoints: list[str] | None = None
-
-    @field_validator("name")
-    @classmethod
-    def _name(cls, v: str) -> str:
-        return check_name(v)
-
-    @field_validator("rate_limit")
-    @classmethod
-    def _rate(cls, v: str | None) -> str | None:
-        return check_rate(v)
-
-    @field_validator("endpoints")
-    @classmethod
-    def _patterns(cls, v: list[str] | None) -> list[str] | None:
-        return check_patterns(v)
+    rate_limit: RateText = None
+    endpoints: EndpointPatterns = None
 
     def all_keys(self, environ: Mapping[str, str]) -> list[str]:
         found = ([self.key] if self.key else []) + list(self.keys)

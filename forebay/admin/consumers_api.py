@@ -8,12 +8,18 @@ import time
 from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Query, Response
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field
 
 from forebay.catalog.endpoint import endpoint_id
 from forebay.consumers import issue_key
 from forebay.policy.patterns import split_pattern
-from forebay.store.consumers import ApiKey, Consumer, check_name, check_patterns, check_rate
+from forebay.store.consumers import (
+    ApiKey,
+    Consumer,
+    ConsumerName,
+    EndpointPatterns,
+    RateText,
+)
 from forebay.store.errors_log import CapturedError
 
 
@@ -44,25 +50,10 @@ class ConsumerOut(Consumer):
 class ConsumerIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    name: str
-    rate_limit: str | None = None
-    endpoints: list[str] | None = None
+    name: ConsumerName
+    rate_limit: RateText = None
+    endpoints: EndpointPatterns = None
     key_label: str | None = Field(None, description="A note stored with the first key.")
-
-    @field_validator("name")
-    @classmethod
-    def _name(cls, v: str) -> str:
-        return check_name(v)
-
-    @field_validator("rate_limit")
-    @classmethod
-    def _rate(cls, v: str | None) -> str | None:
-        return check_rate(v)
-
-    @field_validator("endpoints")
-    @classmethod
-    def _patterns(cls, v: list[str] | None) -> list[str] | None:
-        return check_patterns(v)
 
 
 class ConsumerPatch(BaseModel):
@@ -70,18 +61,8 @@ class ConsumerPatch(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    rate_limit: str | None = None
-    endpoints: list[str] | None = None
-
-    @field_validator("rate_limit")
-    @classmethod
-    def _rate(cls, v: str | None) -> str | None:
-        return check_rate(v)
-
-    @field_validator("endpoints")
-    @classmethod
-    def _patterns(cls, v: list[str] | None) -> list[str] | None:
-        return check_patterns(v)
+    rate_limit: RateText = None
+    endpoints: EndpointPatterns = None
 
 
 class KeyIn(BaseModel):

@@ -11,9 +11,9 @@ from __future__ import annotations
 import builtins
 import re
 from collections.abc import Sequence
-from typing import Literal, Protocol
+from typing import Annotated, Literal, Protocol
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from forebay.policy.api_keys import display
 from forebay.policy.gcra import parse_rate
@@ -44,35 +44,27 @@ def check_patterns(v: list[str] | None) -> list[str] | None:
     return v
 
 
+# The fields a consumer is declared with, validated the same way wherever they are taken
+# in: the store's records, the admin API and the config file.
+ConsumerName = Annotated[str, AfterValidator(check_name)]
+RateText = Annotated[str | None, AfterValidator(check_rate)]
+EndpointPatterns = Annotated[list[str] | None, AfterValidator(check_patterns)]
+
+
 class Consumer(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    name: str
-    rate_limit: str | None = Field(
+    name: ConsumerName
+    rate_limit: RateText = Field(
         None, description="This consumer's limit across all endpoints: '100/s', '20/m burst 40'."
     )
-    endpoints: list[str] | None = Field(
+    endpoints: EndpointPatterns = Field(
         None,
         description="Endpoint patterns ('GET /orders/**') this consumer may call; "
         "null: every endpoint.",
     )
     source: Source = "user"
     created_at: float = 0.0
-
-    @field_validator("name")
-    @classmethod
-    def _name(cls, v: str) -> str:
-        return check_name(v)
-
-    @field_validator("rate_limit")
-    @classmethod
-    def _rate(cls, v: str | None) -> str | None:
-        return check_rate(v)
-
-    @field_validator("endpoints")
-    @classmethod
-    def _patterns(cls, v: list[str] | None) -> list[str] | None:
-        return check_patterns(v)
 
 
 class ApiKey(BaseModel):
