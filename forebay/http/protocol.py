@@ -19,6 +19,7 @@ served as HTTP/1.1 and the connection closed after it.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from collections import deque
 from typing import Any, cast
@@ -26,45 +27,67 @@ from urllib.parse import unquote
 
 import httptools
 
+from forebay.gateway.problem import PROBLEM_BASE
 from forebay.http.cycle import HIGH_WATER, STATUS_LINES, RequestCycle
 from forebay.http.deadlines import ConnectionDeadline, ConnectionLimits, Phase
 
 log = logging.getLogger("forebay.http")
 
 _ASGI = {"version": "3.0", "spec_version": "2.3"}
-_BAD_REQUEST = (
-    STATUS_LINES[400] + b"content-type: application/problem+json\r\n"
-    b"connection: close\r\ncontent-length: %d\r\n\r\n%s"
+
+
+def _problem(status: int, slug: str, title: str, detail: str) -> bytes:
+    """A problem body for answers made before any request exists, so without its id."""
+    doc = {"type": PROBLEM_BASE + slug, "title": title, "status": status, "detail": detail}
+    return json.dumps(doc, separators=(",", ":")).encode()
+
+
+def _last_answer(status: int, body: bytes, extra: bytes = b"") -> bytes:
+    """A whole answer after which the connection closes."""
+    return b"%scontent-type: application/problem+json\r\n%sconnection: close\r\n" % (
+        STATUS_LINES[status],
+        extra,
+    ) + b"content-length: %d\r\n\r\n%s" % (len(body), body)
+
+
+_BAD_REQUEST = _last_answer(
+    400,
+    _problem(
+        400,
+        "bad-request",
+        "Malformed HTTP request",
+        "The request could not be parsed as HTTP/1.1. "
+        "Check the request line, the headers and the body framing.",
+    ),
 )
-_BAD_REQUEST_BODY = (
-    b'{"type":"https://forebay.dev/problems/bad-request","title":"Malformed HTTP request",'
-    b'"status":400,"detail":"The request could not be parsed as HTTP/1.1. '
-    b'Check the request line, the headers and the body framing."}'
+_UNAVAILABLE = _last_answer(
+    503,
+    _problem(
+        503,
+        "too-many-connections",
+        "Too many connections",
+        "The gateway has as many open connections as it allows. Retry shortly, "
+        "and reuse connections (keep-alive) rather than opening new ones.",
+    ),
+    b"retry-after: 1\r\n",
 )
-_UNAVAILABLE_BODY = (
-    b'{"type":"https://forebay.dev/problems/too-many-connections",'
-    b'"title":"Too many connections","status":503,'
-    b'"detail":"The gateway has as many open connections as it allows. Retry shortly, '
-    b'and reuse connections (keep-alive) rather than opening new ones."}'
+_TIMEOUT = _last_answer(
+    408,
+    _problem(
+        408,
+        "request-timeout",
+        "Request too slow",
+        "The client took too long to send the request's headers or body. "
+        "Send the whole request promptly.",
+    ),
 )
-_UNAVAILABLE = (
-    STATUS_LINES[503] + b"content-type: application/problem+json\r\nretry-after: 1\r\n"
-    b"connection: close\r\ncontent-length: %d\r\n\r\n%s"
-) % (len(_UNAVAILABLE_BODY), _UNAVAILABLE_BODY)
-_INTERNAL_BODY = (
-    b'{"type":"https://forebay.dev/problems/internal-error","title":"Internal gateway error",'
-    b'"status":500,"detail":"The gateway failed while handling this request; the error is '
-    b'logged. Retry, and report it if it persists."}'
+_INTERNAL_BODY = _problem(
+    500,
+    "internal-error",
+    "Internal gateway error",
+    "The gateway failed while handling this request; the error is logged. "
+    "Retry, and report it if it persists.",
 )
-_TIMEOUT_BODY = (
-    b'{"type":"https://forebay.dev/problems/request-timeout","title":"Request too slow",'
-    b'"status":408,"detail":"The client took too long to send the request\'s headers or '
-    b'body. Send the whole request promptly."}'
-)
-_TIMEOUT = (
-    STATUS_LINES[408] + b"content-type: application/problem+json\r\n"
-    b"connection: close\r\ncontent-length: %d\r\n\r\n%s"
-) % (len(_TIMEOUT_BODY), _TIMEOUT_BODY)
 
 
 def _address(transport: asyncio.BaseTransport, name: str) -> tuple[str, int] | None:
@@ -145,7 +168,7 @@ class HttpProtocol(asyncio.Protocol):
             pass  # served as plain HTTP/1.1, then closed (see on_headers_complete)
         except httptools.HttpParserError as e:
             log.debug("malformed request: %s", e)
-            self._refuse(_BAD_REQUEST % (len(_BAD_REQUEST_BODY), _BAD_REQUEST_BODY))
+            self._refuse(_BAD_REQUEST)
 
     def pause_writing(self) -> None:
         if self.write_paused is None:
