@@ -19,7 +19,6 @@ served as HTTP/1.1 and the connection closed after it.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 from collections import deque
 from typing import Any, cast
@@ -27,67 +26,13 @@ from urllib.parse import unquote
 
 import httptools
 
-from forebay.gateway.problem import PROBLEM_BASE
-from forebay.http.cycle import HIGH_WATER, STATUS_LINES, RequestCycle
+from forebay.http.answers import BAD_REQUEST, INTERNAL_BODY, TIMEOUT, UNAVAILABLE
+from forebay.http.cycle import HIGH_WATER, RequestCycle
 from forebay.http.deadlines import ConnectionDeadline, ConnectionLimits, Phase
 
 log = logging.getLogger("forebay.http")
 
 _ASGI = {"version": "3.0", "spec_version": "2.3"}
-
-
-def _problem(status: int, slug: str, title: str, detail: str) -> bytes:
-    """A problem body for answers made before any request exists, so without its id."""
-    doc = {"type": PROBLEM_BASE + slug, "title": title, "status": status, "detail": detail}
-    return json.dumps(doc, separators=(",", ":")).encode()
-
-
-def _last_answer(status: int, body: bytes, extra: bytes = b"") -> bytes:
-    """A whole answer after which the connection closes."""
-    return b"%scontent-type: application/problem+json\r\n%sconnection: close\r\n" % (
-        STATUS_LINES[status],
-        extra,
-    ) + b"content-length: %d\r\n\r\n%s" % (len(body), body)
-
-
-_BAD_REQUEST = _last_answer(
-    400,
-    _problem(
-        400,
-        "bad-request",
-        "Malformed HTTP request",
-        "The request could not be parsed as HTTP/1.1. "
-        "Check the request line, the headers and the body framing.",
-    ),
-)
-_UNAVAILABLE = _last_answer(
-    503,
-    _problem(
-        503,
-        "too-many-connections",
-        "Too many connections",
-        "The gateway has as many open connections as it allows. Retry shortly, "
-        "and reuse connections (keep-alive) rather than opening new ones.",
-    ),
-    b"retry-after: 1\r\n",
-)
-_TIMEOUT = _last_answer(
-    408,
-    _problem(
-        408,
-        "request-timeout",
-        "Request too slow",
-        "The client took too long to send the request's headers or body. "
-        "Send the whole request promptly.",
-    ),
-)
-_INTERNAL_BODY = _problem(
-    500,
-    "internal-error",
-    "Internal gateway error",
-    "The gateway failed while handling this request; the error is logged. "
-    "Retry, and report it if it persists.",
-)
 
 
 def _address(transport: asyncio.BaseTransport, name: str) -> tuple[str, int] | None:
@@ -146,7 +91,7 @@ class HttpProtocol(asyncio.Protocol):
             self.scheme = "https"
         limit = self.limits.max_connections
         if limit is not None and len(self.connections) > limit:
-            self._refuse(_UNAVAILABLE)
+            self._refuse(UNAVAILABLE)
             return
         self.deadline.enter(Phase.IDLE)
 
@@ -168,7 +113,7 @@ class HttpProtocol(asyncio.Protocol):
             pass  # served as plain HTTP/1.1, then closed (see on_headers_complete)
         except httptools.HttpParserError as e:
             log.debug("malformed request: %s", e)
-            self._refuse(_BAD_REQUEST)
+            self._refuse(BAD_REQUEST)
 
     def pause_writing(self) -> None:
         if self.write_paused is None:
@@ -282,11 +227,11 @@ class HttpProtocol(asyncio.Protocol):
                     "status": 500,
                     "headers": [
                         (b"content-type", b"application/problem+json"),
-                        (b"content-length", str(len(_INTERNAL_BODY)).encode()),
+                        (b"content-length", str(len(INTERNAL_BODY)).encode()),
                     ],
                 }
             )
-            await cycle.send({"type": "http.response.body", "body": _INTERNAL_BODY})
+            await cycle.send({"type": "http.response.body", "body": INTERNAL_BODY})
             return
         if not cycle.complete and not cycle.disconnected:
             log.error("the data plane returned without completing a response")
@@ -315,7 +260,7 @@ class HttpProtocol(asyncio.Protocol):
             self.transport.close()
         elif self.writing is None or not self.writing.started:
             log.info("client too slow", extra={"phase": phase.value, "client": self.client})
-            self._refuse(_TIMEOUT)
+            self._refuse(TIMEOUT)
         else:
             self.transport.close()
 
