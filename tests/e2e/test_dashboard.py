@@ -95,6 +95,18 @@ def test_login_filter_toggle_edit_import(page: Page, gw: Gateway, tmp_path: Path
     page.fill("#token", ADMIN_TOKEN)
     page.click("button[type=submit]")
     expect(page).to_have_url("/endpoints")
+    (cookie,) = page.context.cookies()
+    assert (cookie["name"], cookie["httpOnly"], cookie["sameSite"]) == (
+        "forebay_session",
+        True,
+        "Strict",
+    )
+    # A change made with the cookie but without the page's CSRF token is refused.
+    forged = page.evaluate(
+        """async () => (await fetch('/api/endpoints', {method: 'PATCH',
+             headers: {'content-type': 'application/json'}, body: '{"managed": true}'})).status"""
+    )
+    assert forged == 403
     rows = page.locator("#endpoints tbody tr")
     expect(rows).to_have_count(6)
 

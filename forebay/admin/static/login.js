@@ -7,5 +7,6 @@ document.getElementById("login-form").addEventListener("submit", async (ev) => {
   if (ok === undefined) return;
   const next = new URLSearchParams(location.search).get("next") || "/endpoints";
   // Only a path on this host: the parameter must not send anyone elsewhere.
-  location.assign(next.startsWith("/") && !next.startsWith("//") ? next : "/endpoints");
+  // (Browsers read "/\\host" like "//host", so a backslash second is refused too.)
+  location.assign(/^\/(?![\/\\])/.test(next) ? next : "/endpoints");
 });
