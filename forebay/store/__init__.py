@@ -35,8 +35,18 @@ async def open_store(url: str) -> Store:
         await store.open()
         return store
     if url.startswith(("redis://", "rediss://")):
-        raise ConfigError(f"{url}: the Redis store is not available in this version yet")
-    raise ConfigError(f"{url}: unknown store; use sqlite:///PATH or memory://")
+        from forebay.store.redis_store import RedisStore
+
+        shared = RedisStore(url)
+        try:
+            await shared.open()
+        except Exception as e:
+            await shared.close()
+            raise RuntimeError(f"{url}: cannot reach Redis: {e}") from e
+        return shared
+    raise ConfigError(
+        f"{url}: unknown store; use sqlite:///PATH, redis://HOST:PORT/DB or memory://"
+    )
 
 
 __all__ = ["ConsumerStore", "EndpointStore", "ErrorLog", "Store", "open_store"]
