@@ -38,6 +38,8 @@ class Catalog:
         ]
         self._router: Router[Route] = Router((r.method, r.template, r) for r in self.routes)
         self._by_id = {r.endpoint_id: r for r in self.routes}
+        # Whether any endpoint caches: when none does, writes have nothing to invalidate.
+        self.caches = any(r.policy.managed and r.policy.cache is not None for r in self.routes)
 
     def route(self, endpoint_id: str | None) -> Route | None:
         return self._by_id.get(endpoint_id) if endpoint_id else None

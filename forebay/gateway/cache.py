@@ -69,8 +69,10 @@ class Cache(Invalidation):
         hold_seconds: float,
         breaker_open: Callable[[], bool] = lambda: False,
         clock: Callable[[], float] = time.time,
+        catalog: Any = None,
     ) -> None:
         self.app = app
+        self.catalog = catalog  # what `.current` is the routing snapshot; None: always cache
         self.store = store
         self.max_entry = max_entry
         self.hold_seconds = hold_seconds

@@ -21,10 +21,17 @@ class Invalidation:
     flights: dict[str, Flight]
     hold_seconds: float
     clock: Callable[[], float]
+    catalog: Any
 
     # -- writes --------------------------------------------------------------------------
 
     async def _write(self, scope: dict[str, Any], receive: Any, send: Any, ex: Exchange) -> None:
+        if self.catalog is not None and not self.catalog.current.caches and not self.store:
+            # No endpoint caches and nothing is stored: no entry to drop, and no read in
+            # flight that could store one. A delivery still invalidates when it completes.
+            await self.app(scope, receive, send)
+            return
+
         async def observe(message: dict[str, Any]) -> None:
             if message["type"] == "http.response.start":
                 self._written(scope, ex, message)
@@ -37,11 +44,12 @@ class Invalidation:
         if not 200 <= status < 300:
             return
         location = content_location = None
-        for name, value in message["headers"]:
-            if name == b"location":
-                location = value.decode("latin-1")
-            elif name == b"content-location":
-                content_location = value.decode("latin-1")
+        if ex.async_id is None:  # an accept's Location is its own status URL
+            for name, value in message["headers"]:
+                if name == b"location":
+                    location = value.decode("latin-1")
+                elif name == b"content-location":
+                    content_location = value.decode("latin-1")
         route = ex.route
         raw = (scope.get("raw_path") or scope["path"].encode()).decode("latin-1")
         targets = invalidation.targets(

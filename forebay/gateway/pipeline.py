@@ -60,6 +60,7 @@ def build_pipeline(runtime: Runtime) -> Any:
             int(settings.cache.max_entry),
             settings.async_.retry.max_age,
             runtime.breaker_open,
+            catalog=runtime.catalog,
         )
     app = Admission(app, runtime.limiter, settings.rate_limits)
     app = Routing(app, runtime.catalog, settings.strict)
