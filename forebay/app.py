@@ -31,7 +31,7 @@ from forebay.gateway.routing import CatalogRef
 from forebay.policy.backoff import RetryPolicy
 from forebay.policy.governor import Breaker
 from forebay.settings import Settings
-from forebay.store import Store, open_store
+from forebay.store import Store, open_store, report_durability
 from forebay.store.cache import MemoryResponseCache
 from forebay.store.limiter import Limiter, MemoryLimiter
 
@@ -128,6 +128,7 @@ class Runtime:
             return
         self._started = True
         self.store = await open_store(self.settings.store)
+        await report_durability(self.store)
         await self.refresh_catalog(force=True)
         await self.refresh_keyring(force=True)
         self._tasks.append(asyncio.create_task(self._watch_catalog(), name="catalog-watcher"))

@@ -4,11 +4,15 @@ from __future__ import annotations
 
 from typing import Protocol
 
+import structlog
+
 from forebay.errors import ConfigError
 from forebay.store import base
 from forebay.store.base import EndpointStore
 from forebay.store.consumers import ConsumerStore
 from forebay.store.errors_log import ErrorLog
+
+log = structlog.get_logger("forebay")
 
 
 class Store(base.Store, Protocol):
@@ -49,4 +53,26 @@ async def open_store(url: str) -> Store:
     )
 
 
-__all__ = ["ConsumerStore", "EndpointStore", "ErrorLog", "Store", "open_store"]
+async def report_durability(store: Store) -> bool | None:
+    """Say at start whether a 202 survives a crash of the store's server: the
+    `forebay_store_durable` gauge, and a warning when it may not (docs/redis.md)."""
+    from forebay.store.redis_conn import STORE_DURABLE
+    from forebay.store.redis_store import RedisStore
+
+    if not isinstance(store, RedisStore):
+        durable = store.url.startswith("sqlite://")  # fsynced commits; memory is for tests
+        STORE_DURABLE.set(int(durable))
+        return durable
+    d = await store.durability()
+    STORE_DURABLE.set(-1 if d.durable is None else int(d.durable))
+    if d.durable is not True:
+        log.warning(
+            "THE REDIS STORE MAY LOSE ACKNOWLEDGED REQUESTS: run Redis with appendonly yes "
+            "and appendfsync always (docs/redis.md)",
+            store=store.url,
+            detail=d.detail,
+        )
+    return d.durable
+
+
+__all__ = ["ConsumerStore", "EndpointStore", "ErrorLog", "Store", "open_store", "report_durability"]
