@@ -49,11 +49,28 @@ _DROP = FORWARDING_NAMES | {
 STATUS_POLL = 0.1  # seconds, when waiting on a delivery made by another process
 
 
-def _header(headers: list[tuple[bytes, bytes]], name: bytes) -> str | None:
+_OWN = frozenset(
+    {
+        b"host",
+        b"idempotency-key",
+        b"forebay-callback",
+        b"forebay-ordering-key",
+        b"traceparent",
+    }
+)
+
+
+def _own_headers(headers: list[tuple[bytes, bytes]]) -> dict[bytes, bytes]:
+    """The request headers accept reads itself, the first of each, in one pass."""
+    found: dict[bytes, bytes] = {}
     for n, v in headers:
-        if n == name:
-            return v.decode("latin-1")
-    return None
+        if n in _OWN and n not in found:
+            found[n] = v
+    return found
+
+
+def _text(value: bytes | None) -> str | None:
+    return value.decode("latin-1") if value is not None else None
 
 
 class AsyncAccept:
@@ -107,7 +124,8 @@ class AsyncAccept:
         rid = new_request_id(now, os.urandom)
         fingerprint = idempotency.fingerprint(scope["method"], target, body)
 
-        key = _header(headers, b"idempotency-key")
+        own = _own_headers(headers)
+        key = _text(own.get(b"idempotency-key"))
         if key is not None:
             key = key.strip().strip('"')
             if not idempotency.valid_key(key):
@@ -127,26 +145,30 @@ class AsyncAccept:
             if verdict is not idempotency.Verdict.NEW:
                 return await self._repeat(send, ex, verdict, held.request_id if held else None)
 
-        callback = _header(headers, b"forebay-callback") or ex.route.policy.callback
+        client_callback = _text(own.get(b"forebay-callback"))
+        callback = client_callback or ex.route.policy.callback
         if callback is not None:
-            refused = self._refuse_callback(
-                callback, from_client=_header(headers, b"forebay-callback") is not None
-            )
+            refused = self._refuse_callback(callback, from_client=client_callback is not None)
             if refused:
                 return await send_problem(
                     send, ex, 400, "callback-refused", "Callback URL refused", refused
                 )
 
         client = scope.get("client")
-        host = next((v for n, v in headers if n == b"host"), None)
+        host = own.get(b"host")
         forwarded = end_to_end(headers, _DROP)
         forwarded += forwarding_headers(
-            headers, client[0] if client else None, scope.get("scheme", "http"), host
+            headers,
+            client[0] if client else None,
+            scope.get("scheme", "http"),
+            host,
         )
-        trace = next((v for n, v in headers if n == b"traceparent" and valid_traceparent(v)), None)
-        forwarded.append((b"traceparent", trace or new_traceparent(random_bytes)))
+        traceparent = own.get(b"traceparent")
+        if traceparent is None or not valid_traceparent(traceparent):
+            traceparent = new_traceparent(random_bytes)
+        forwarded.append((b"traceparent", traceparent))
         forwarded.append((b"idempotency-key", (key or rid).encode("latin-1")))
-        ordering = _header(headers, b"forebay-ordering-key") or (
+        ordering = _text(own.get(b"forebay-ordering-key")) or (
             scope["path"] if ex.route.policy.ordering == "path" else rid
         )
         record = AcceptedRequest(

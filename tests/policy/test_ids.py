@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from forebay.policy.ids import ID_LENGTH, looks_like_request_id, new_request_id
+from forebay.policy.ids import ID_LENGTH, base32hex, looks_like_request_id, new_request_id
 
 ALPHABET = re.compile(r"[0-9a-v]+")  # base32hex, lower case
 
@@ -81,3 +81,8 @@ def test_the_random_part_decides_nothing_about_order_across_time() -> None:
 def test_ids_are_unique() -> None:
     ids = {new_request_id(1_700_000_000.0, os.urandom) for _ in range(10_000)}
     assert len(ids) == 10_000
+
+
+@given(st.binary(min_size=22, max_size=22))
+def test_the_encoding_is_rfc_4648_base32hex(raw: bytes) -> None:
+    assert base32hex(raw) == base64.b32hexencode(raw).decode("ascii").lower().rstrip("=")
