@@ -68,4 +68,6 @@ def build_pipeline(runtime: Runtime) -> Any:
     app = Authenticate(app, runtime.keyring, settings.auth)
     request_limits.app = app
     app = ErrorBoundary(request_limits)
-    return Observe(app, runtime.capture, settings.log.access)
+    # An access line is written at info: below that level, do not even build it.
+    access = settings.log.access and settings.log.level in ("debug", "info")
+    return Observe(app, runtime.capture, access)
