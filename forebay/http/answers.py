@@ -1,63 +1,76 @@
-"""The answers a connection makes on its own, before any request exists (so without a
-request id): RFC 9457 problems, each followed by closing the connection."""
+"""The answers a connection makes on its own, when no stage of the pipeline can (the
+request could not be parsed, took too long, or found no room): RFC 9457 problems with
+a request id of their own, each followed by closing the connection."""
 
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 
+from forebay.gateway.exchange import new_request_id
 from forebay.gateway.problem import PROBLEM_BASE
 from forebay.http.cycle import STATUS_LINES
 
 
-def _problem(status: int, slug: str, title: str, detail: str) -> bytes:
-    """A problem body for answers made before any request exists, so without its id."""
-    doc = {"type": PROBLEM_BASE + slug, "title": title, "status": status, "detail": detail}
-    return json.dumps(doc, separators=(",", ":")).encode()
+@dataclass(frozen=True, slots=True)
+class Problem:
+    status: int
+    slug: str
+    title: str
+    detail: str
+    headers: bytes = b""
+
+    def body(self, request_id: str) -> bytes:
+        doc = {
+            "type": PROBLEM_BASE + self.slug,
+            "title": self.title,
+            "status": self.status,
+            "detail": self.detail,
+            "request_id": request_id,
+        }
+        return json.dumps(doc, separators=(",", ":")).encode()
+
+    def answer(self) -> tuple[str, bytes]:
+        """A fresh request id, and the whole answer carrying it."""
+        request_id = new_request_id()
+        body = self.body(request_id)
+        head = b"%scontent-type: application/problem+json\r\nx-request-id: %s\r\n%s" % (
+            STATUS_LINES[self.status],
+            request_id.encode(),
+            self.headers,
+        )
+        return request_id, head + b"connection: close\r\ncontent-length: %d\r\n\r\n%s" % (
+            len(body),
+            body,
+        )
 
 
-def _last_answer(status: int, body: bytes, extra: bytes = b"") -> bytes:
-    """A whole answer after which the connection closes."""
-    return b"%scontent-type: application/problem+json\r\n%sconnection: close\r\n" % (
-        STATUS_LINES[status],
-        extra,
-    ) + b"content-length: %d\r\n\r\n%s" % (len(body), body)
-
-
-BAD_REQUEST = _last_answer(
+BAD_REQUEST = Problem(
     400,
-    _problem(
-        400,
-        "bad-request",
-        "Malformed HTTP request",
-        "The request could not be parsed as HTTP/1.1. "
-        "Check the request line, the headers and the body framing.",
-    ),
+    "bad-request",
+    "Malformed HTTP request",
+    "The request could not be parsed as HTTP/1.1. "
+    "Check the request line, the headers and the body framing.",
 )
-UNAVAILABLE = _last_answer(
+UNAVAILABLE = Problem(
     503,
-    _problem(
-        503,
-        "too-many-connections",
-        "Too many connections",
-        "The gateway has as many open connections as it allows. Retry shortly, "
-        "and reuse connections (keep-alive) rather than opening new ones.",
-    ),
+    "too-many-connections",
+    "Too many connections",
+    "The gateway has as many open connections as it allows. Retry shortly, "
+    "and reuse connections (keep-alive) rather than opening new ones.",
     b"retry-after: 1\r\n",
 )
-TIMEOUT = _last_answer(
+TIMEOUT = Problem(
     408,
-    _problem(
-        408,
-        "request-timeout",
-        "Request too slow",
-        "The client took too long to send the request's headers or body. "
-        "Send the whole request promptly.",
-    ),
+    "request-timeout",
+    "Request too slow",
+    "The client took too long to send the request's headers or body. "
+    "Send the whole request promptly.",
 )
-INTERNAL_BODY = _problem(
+INTERNAL = Problem(
     500,
     "internal-error",
     "Internal gateway error",
-    "The gateway failed while handling this request; the error is logged. "
-    "Retry, and report it if it persists.",
+    "The gateway failed while handling this request; the error is logged with this "
+    "request id. Retry, and report it with the id if it persists.",
 )

@@ -172,23 +172,26 @@ class RequestCycle:
             elif name == b"connection" and b"close" in value.lower():
                 close = True
             parts.append(b"%s: %s\r\n" % (name, value))
-        if close:
-            self.keep_alive = False
-        elif not self.keep_alive:
+        if not close and not self.keep_alive:
             parts.append(b"connection: close\r\n")
+        expected, framed = 0, False
         if length is not None and not chunked:
-            self._expected = length
+            expected = length
         elif self.scope["method"] != "HEAD" and status not in _NO_BODY_STATUSES:
             if not chunked:
                 parts.append(b"transfer-encoding: chunked\r\n")
-            self.chunked = True
+            framed = True
         parts.append(b"\r\n")
         head = b"".join(parts)
         # One CR and one LF per line, or a header carried a line break: refuse to split the
-        # response rather than send what a client could read as two.
+        # response rather than send what a client could read as two. Nothing of this head
+        # is kept, so the app may still answer with another.
         lines = len(parts)
         if head.count(b"\n") != lines or head.count(b"\r") != lines:
             raise ResponseError("a response header name or value holds a line break")
+        if close:
+            self.keep_alive = False
+        self._expected, self.chunked = expected, framed
         self.started = True
         self.continue_pending = False
         self._head = head

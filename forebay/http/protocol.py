@@ -19,18 +19,19 @@ served as HTTP/1.1 and the connection closed after it.
 from __future__ import annotations
 
 import asyncio
-import logging
 from collections import deque
 from typing import Any, cast
 from urllib.parse import unquote
 
 import httptools
+import structlog
 
-from forebay.http.answers import BAD_REQUEST, INTERNAL_BODY, TIMEOUT, UNAVAILABLE
+from forebay.gateway.exchange import new_request_id
+from forebay.http.answers import BAD_REQUEST, INTERNAL, TIMEOUT, UNAVAILABLE, Problem
 from forebay.http.cycle import HIGH_WATER, RequestCycle
 from forebay.http.deadlines import ConnectionDeadline, ConnectionLimits, Phase
 
-log = logging.getLogger("forebay.http")
+log = structlog.get_logger("forebay.http")
 
 _ASGI = {"version": "3.0", "spec_version": "2.3"}
 
@@ -91,7 +92,7 @@ class HttpProtocol(asyncio.Protocol):
             self.scheme = "https"
         limit = self.limits.max_connections
         if limit is not None and len(self.connections) > limit:
-            self._refuse(UNAVAILABLE)
+            self._refuse(UNAVAILABLE, "connection cap reached")
             return
         self.deadline.enter(Phase.IDLE)
 
@@ -112,8 +113,7 @@ class HttpProtocol(asyncio.Protocol):
         except httptools.HttpParserUpgrade:
             pass  # served as plain HTTP/1.1, then closed (see on_headers_complete)
         except httptools.HttpParserError as e:
-            log.debug("malformed request: %s", e)
-            self._refuse(BAD_REQUEST)
+            self._refuse(BAD_REQUEST, str(e))
 
     def pause_writing(self) -> None:
         if self.write_paused is None:
@@ -216,22 +216,25 @@ class HttpProtocol(asyncio.Protocol):
             await self.app(cycle.scope, cycle.receive, cycle.send)
         except Exception:
             # The pipeline answers its own errors; this is the last line of defence.
-            log.exception("unhandled error in the data plane")
+            request_id = new_request_id()
+            log.exception("unhandled error in the data plane", request_id=request_id)
             if cycle.started or cycle.disconnected:
                 self.transport.close()
                 return
             cycle.keep_alive = False
+            body = INTERNAL.body(request_id)
             await cycle.send(
                 {
                     "type": "http.response.start",
                     "status": 500,
                     "headers": [
                         (b"content-type", b"application/problem+json"),
-                        (b"content-length", str(len(INTERNAL_BODY)).encode()),
+                        (b"content-length", str(len(body)).encode()),
+                        (b"x-request-id", request_id.encode()),
                     ],
                 }
             )
-            await cycle.send({"type": "http.response.body", "body": INTERNAL_BODY})
+            await cycle.send({"type": "http.response.body", "body": body})
             return
         if not cycle.complete and not cycle.disconnected:
             log.error("the data plane returned without completing a response")
@@ -259,12 +262,11 @@ class HttpProtocol(asyncio.Protocol):
         if phase is Phase.IDLE:
             self.transport.close()
         elif self.writing is None or not self.writing.started:
-            log.info("client too slow", extra={"phase": phase.value, "client": self.client})
-            self._refuse(TIMEOUT)
+            self._refuse(TIMEOUT, f"client too slow ({phase.value})")
         else:
             self.transport.close()
 
-    def _refuse(self, answer: bytes) -> None:
+    def _refuse(self, problem: Problem, reason: str) -> None:
         """A last answer, then a lingering close: stop writing and read (and drop) what the
         client still sends for a moment, so that its unread bytes do not make the kernel
         reset the connection and destroy the answer before the client reads it."""
@@ -272,6 +274,15 @@ class HttpProtocol(asyncio.Protocol):
         if transport.is_closing() or self.refused:
             return
         self.refused = True
+        request_id, answer = problem.answer()
+        log.info(
+            "connection answered",
+            request_id=request_id,
+            status=problem.status,
+            problem=problem.slug,
+            reason=reason,
+            client=f"{self.client[0]}:{self.client[1]}" if self.client else None,
+        )
         transport.write(answer)
         if not transport.can_write_eof():
             transport.close()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import json
 import socket
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
@@ -173,6 +174,9 @@ async def test_malformed_requests_get_400_and_reach_no_app(
     status, headers, body = await read_response(reader)
     assert status == 400
     assert headers[b"content-type"] == b"application/problem+json"
+    problem = json.loads(body)
+    assert problem["type"].endswith("/bad-request") and problem["status"] == 400
+    assert problem["request_id"] == headers[b"x-request-id"].decode()
     assert b"/echo" not in body and b"POST /x" not in body
     assert await reader.read() == b""  # and the connection is closed
     writer.close()
@@ -249,8 +253,9 @@ async def test_header_with_a_line_break_is_never_written() -> None:
     async with Server(app) as s:
         reader, writer = await s.connect()
         writer.write(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n")
-        status, _, body = await read_response(reader)
+        status, headers, body = await read_response(reader)
         assert status == 500 and b"evil" not in body
+        assert json.loads(body)["request_id"] == headers[b"x-request-id"].decode()
         writer.close()
 
 
