@@ -70,8 +70,20 @@ def connect(url: RedisUrl) -> Any:
         raise ConfigError(
             "the Redis store needs the redis extra: pip install 'forebay[redis]'"
         ) from e
+    from redis.asyncio.retry import Retry
+    from redis.backoff import NoBackoff
+    from redis.exceptions import ConnectionError as RedisConnectionError
+
+    # One immediate retry on a broken connection: after a Redis restart every pooled
+    # connection is dead, and without it each would fail one command (an accept answered
+    # with an error) before being replaced. Immediate, so a command that failed because
+    # Redis died under it meets a dead server again rather than running twice; timeouts
+    # are not retried, since the command may have run.
+    retry = Retry(NoBackoff(), 1, supported_errors=(RedisConnectionError,))
     # Bytes in, bytes out: request and response bodies are binary.
-    return aioredis.Redis.from_url(url.client_url, decode_responses=False, health_check_interval=30)
+    return aioredis.Redis.from_url(
+        url.client_url, decode_responses=False, health_check_interval=30, retry=retry
+    )
 
 
 def raise_store_error(e: Exception) -> None:

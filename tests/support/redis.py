@@ -22,6 +22,7 @@ from support.origin import free_port
 class RedisServer:
     port: int
     proc: subprocess.Popen[bytes]
+    workdir: Path | None = None
 
     @property
     def url(self) -> str:
@@ -38,21 +39,27 @@ class RedisServer:
             self.proc.wait(10)
 
 
-def start_redis(workdir: Path) -> RedisServer:
+def start_redis(workdir: Path, aof: bool = False, port: int | None = None) -> RedisServer:
+    """A redis-server in `workdir`. With `aof`, every write reaches the disk before Redis
+    answers (`appendfsync always`), as docs/redis.md asks for in production; started again
+    with the same `workdir` and `port`, it comes back with everything it acknowledged."""
     binary = shutil.which("redis-server")
     if binary is None:
         message = "redis-server is not installed; the Redis rate-limit tests need it"
         if os.environ.get("CI", "").lower() == "true":
             pytest.fail(message)
         pytest.skip(message)
-    port = free_port()
+    port = port or free_port()
+    persistence = (
+        ["--appendonly", "yes", "--appendfsync", "always"] if aof else ["--appendonly", "no"]
+    )
     proc = subprocess.Popen(
-        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", *persistence],
         cwd=workdir,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
-    server = RedisServer(port, proc)
+    server = RedisServer(port, proc, workdir)
     try:
         wait_until(server.ping, 10, "redis-server to answer PING")
     except AssertionError:

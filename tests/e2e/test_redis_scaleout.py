@@ -1,0 +1,262 @@
+"""Scale-out on one Redis, with nothing acknowledged lost: three real gateway processes
+share a queue while one is killed with SIGKILL and another stopped with SIGTERM in the
+middle of a burst, and a Redis server (AOF, `appendfsync always`) killed and restarted
+under a burst."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import signal
+import threading
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+from support.gateway import Gateway, Response, request, wait_until
+from support.origin import Delivery, LoopbackOrigin
+from support.redis import RedisServer, start_redis
+
+# A short lease, so that another instance takes a killed one's deliveries over within
+# about a second instead of the default thirty.
+CONFIG = """
+endpoints:
+  "POST /rec/scale/{key}": {managed: true, async: true}
+async:
+  retry: {base: 0.05, cap: 0.2}
+  concurrency: %(concurrency)d
+  lease: 1.0
+governor: {enabled: false}
+"""
+
+CONCURRENCY = 8
+KEYS_PER_CLIENT = 4
+IDEMPOTENT_EVERY = 7  # every seventh request of a client carries an Idempotency-Key
+
+
+@pytest.fixture
+def aof_redis(tmp_path: Path) -> Iterator[RedisServer]:
+    """A redis-server run as docs/redis.md asks: every write on disk before the answer."""
+    workdir = tmp_path / "redis"
+    workdir.mkdir()
+    server = start_redis(workdir, aof=True)
+    yield server
+    server.stop()
+
+
+def start_gateways(
+    factory: Callable[..., Gateway], tmp_path: Path, store: str, n: int
+) -> list[Gateway]:
+    config = tmp_path / "forebay.yaml"
+    config.write_text(CONFIG % {"concurrency": CONCURRENCY})
+    return [factory(config=str(config), store=store) for _ in range(n)]
+
+
+class Burst:
+    """Client threads, each with its own ordering keys, that POST until each request is
+    acknowledged, spreading their requests over the live gateways. A request that got no
+    answer (its gateway died under it, or Redis was down) was not acknowledged: it is
+    sent again to another gateway, as a new request (its body says which try it is), or,
+    if it carries an Idempotency-Key, as the same request with the same key and body."""
+
+    def __init__(self, gateways: list[Gateway], clients: int, per_client: int) -> None:
+        self.live = list(gateways)
+        self.per_client = per_client
+        self.lock = threading.Lock()
+        # What the origin must see, by the Idempotency-Key it will carry (the client's,
+        # or the request id): (path, body, request id).
+        self.acked: dict[str, tuple[str, bytes, str]] = {}
+        self.order: dict[str, list[str]] = {}  # path -> delivery keys in acceptance order
+        self.unanswered = 0
+        self.refused = 0  # 503s and 409s, answered again later
+        # 500s, counted apart: while Redis is down, the accept path's Idempotency-Key
+        # lookup fails with an internal error rather than a 503 (see the restart test).
+        self.internal_errors = 0
+        self.unexpected: list[tuple[int, bytes]] = []
+        self.threads = [
+            threading.Thread(target=self._client, args=(t,), name=f"burst-{t}")
+            for t in range(clients)
+        ]
+
+    def start(self) -> Burst:
+        for t in self.threads:
+            t.start()
+        return self
+
+    def join(self) -> None:
+        for t in self.threads:
+            t.join(120)
+        assert not any(t.is_alive() for t in self.threads), "clients did not finish"
+
+    def count(self) -> int:
+        with self.lock:
+            return len(self.acked)
+
+    def drop(self, g: Gateway) -> None:
+        with self.lock:
+            self.live.remove(g)
+
+    def _send(self, t: int, n: int, attempt: int) -> Response | None:
+        path = f"/rec/scale/c{t}-k{n % KEYS_PER_CLIENT}"
+        headers: dict[str, str] = {}
+        doc: dict[str, object] = {"client": t, "n": n}
+        if n % IDEMPOTENT_EVERY == 3:
+            headers["Idempotency-Key"] = f"idem-c{t}-n{n}"
+        else:
+            doc["try"] = attempt
+        with self.lock:
+            g = self.live[(t + n + attempt) % len(self.live)]
+        try:
+            resp = request(g.port, "POST", path, json.dumps(doc).encode(), headers, timeout=15)
+        except (OSError, http.client.HTTPException):
+            with self.lock:
+                self.unanswered += 1
+            return None
+        if resp.status in (503, 409):  # store unavailable, or the same key being accepted
+            with self.lock:
+                self.refused += 1
+            return None
+        if resp.status == 500 and headers:
+            with self.lock:
+                self.internal_errors += 1
+            return None
+        if resp.status not in (200, 202):
+            with self.lock:
+                self.unexpected.append((resp.status, resp.body))
+            raise StopIteration
+        rid = (
+            resp.json()["id"]
+            if resp.status == 202
+            else resp.headers["content-location"].split("/")[-2]
+        )
+        key = headers.get("Idempotency-Key", rid)
+        with self.lock:
+            if key not in self.acked:  # a replay acknowledges the same request again
+                self.acked[key] = (path, json.dumps(doc).encode(), rid)
+                self.order.setdefault(path, []).append(key)
+        return resp
+
+    def _client(self, t: int) -> None:
+        for n in range(self.per_client):
+            for attempt in range(1, 2000):
+                try:
+                    if self._send(t, n, attempt) is not None:
+                        break
+                except StopIteration:
+                    return
+                time.sleep(0.02)  # polling interval while a gateway or Redis is down
+
+
+def assert_delivered_once_in_order(burst: Burst, seen: list[Delivery]) -> int:
+    """Every acknowledged request reached the origin, per key in acceptance order, and a
+    body reached it twice only as the same request, with the same Idempotency-Key. The
+    number of repeated deliveries."""
+    keys_by_body: dict[bytes, set[str | None]] = {}
+    first_delivery: dict[str, int] = {}
+    for i, d in enumerate(seen):
+        keys_by_body.setdefault(d.body, set()).add(d.key)
+        if d.key is not None:
+            first_delivery.setdefault(d.key, i)
+    assert {b: k for b, k in keys_by_body.items() if len(k) != 1} == {}
+    missing = [key for key in burst.acked if key not in first_delivery]
+    assert missing == [], f"{len(missing)} acknowledged requests never delivered"
+    for key, (path, body, _) in burst.acked.items():
+        d = seen[first_delivery[key]]
+        assert (d.path, d.body) == (path, body), key
+    for path, keys in burst.order.items():
+        positions = [first_delivery[key] for key in keys]
+        assert positions == sorted(positions), path
+    return len(seen) - len(first_delivery)
+
+
+def assert_all_succeeded(burst: Burst, g: Gateway) -> None:
+    def state(rid: str) -> str:
+        resp = request(g.port, "GET", f"/_forebay/requests/{rid}", timeout=10)
+        return str(resp.json()["status"]) if resp.status == 200 else f"HTTP {resp.status}"
+
+    rids = [rid for _, _, rid in burst.acked.values()]
+    with ThreadPoolExecutor(4) as pool:
+        states = dict(zip(rids, pool.map(state, rids), strict=True))
+    assert {rid: s for rid, s in states.items() if s != "succeeded"} == {}
+
+
+def drained(g: Gateway) -> Callable[[], bool]:
+    def check() -> bool:
+        counts: dict[str, int] = g.admin("GET", "/api/requests/counts").json()["counts"]
+        return counts["queued"] + counts["in_flight"] == 0
+
+    return check
+
+
+def test_three_gateways_sigkill_and_sigterm_mid_burst_lose_nothing(
+    gateway_factory: Callable[..., Gateway],
+    origin: LoopbackOrigin,
+    tmp_path: Path,
+    aof_redis: RedisServer,
+) -> None:
+    origin.set_latency(0.002, 0.01, prefix="/rec/scale/")
+    a, b, c = start_gateways(gateway_factory, tmp_path, aof_redis.url, 3)
+    clients, per_client = 6, 500
+    total = clients * per_client
+    burst = Burst([a, b, c], clients, per_client).start()
+
+    wait_until(lambda: burst.count() >= total * 3 // 10, timeout=60, what="30% acknowledged")
+    # Deliveries of `a` are in flight when it dies: they stay leased to it until the
+    # lease runs out, then another instance takes them over.
+    wait_until(lambda: origin.recorded("/rec/scale/"), what="deliveries under way")
+    assert a.stop(signal.SIGKILL) == -signal.SIGKILL
+    burst.drop(a)
+    wait_until(lambda: burst.count() >= total * 6 // 10, timeout=60, what="60% acknowledged")
+    assert b.stop(signal.SIGTERM) == 0  # a clean stop hands its leases back
+    burst.drop(b)
+    burst.join()
+
+    assert burst.unexpected == []
+    assert burst.internal_errors == 0
+    assert len(burst.acked) == total
+    assert burst.unanswered > 0  # the stops did cut requests off
+    wait_until(drained(c), timeout=60, what="the queue to drain")
+    repeats = assert_delivered_once_in_order(burst, origin.recorded("/rec/scale/"))
+    # Only what `a` had claimed when it died is delivered again: not a replay.
+    assert repeats <= 4 * CONCURRENCY, repeats
+    # Every request, whichever instance accepted it, is readable from the survivor.
+    assert_all_succeeded(burst, c)
+
+
+def test_a_redis_restart_with_aof_mid_burst_loses_nothing_acknowledged(
+    gateway_factory: Callable[..., Gateway],
+    origin: LoopbackOrigin,
+    tmp_path: Path,
+    aof_redis: RedisServer,
+) -> None:
+    origin.set_latency(0.002, 0.01, prefix="/rec/scale/")
+    gateways = start_gateways(gateway_factory, tmp_path, aof_redis.url, 2)
+    clients, per_client = 4, 300
+    total = clients * per_client
+    burst = Burst(gateways, clients, per_client).start()
+
+    wait_until(lambda: burst.count() >= total * 4 // 10, timeout=60, what="40% acknowledged")
+    # SIGKILL: Redis gets no chance to write anything more; only what it had put on disk
+    # before answering survives.
+    aof_redis.proc.kill()
+    aof_redis.proc.wait(10)
+    refused = burst.refused + burst.unanswered
+    wait_until(lambda: burst.refused + burst.unanswered > refused, what="accepts to fail")
+    assert aof_redis.workdir is not None
+    aof_redis.proc = start_redis(aof_redis.workdir, aof=True, port=aof_redis.port).proc
+    errors_while_down = burst.internal_errors
+    burst.join()
+
+    # Requests with an Idempotency-Key may have been answered 500 while Redis was down
+    # (never acknowledged, so sent again); none once it was back.
+    assert burst.internal_errors == errors_while_down
+
+    assert burst.unexpected == []
+    assert len(burst.acked) == total
+    wait_until(drained(gateways[0]), timeout=60, what="the queue to drain")
+    repeats = assert_delivered_once_in_order(burst, origin.recorded("/rec/scale/"))
+    assert repeats <= 2 * 2 * CONCURRENCY, repeats
+    for g in gateways:
+        assert_all_succeeded(burst, g)
