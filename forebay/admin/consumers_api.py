@@ -10,6 +10,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, HTTPException, Query, Response
 from pydantic import BaseModel, ConfigDict, Field
 
+from forebay.admin.usage import USAGE, Usage
 from forebay.catalog.endpoint import endpoint_id
 from forebay.consumers import issue_key
 from forebay.policy.patterns import split_pattern
@@ -45,6 +46,11 @@ class KeyOut(BaseModel):
 
 class ConsumerOut(Consumer):
     keys: list[KeyOut] = Field(default_factory=list)
+    usage: Usage | None = Field(
+        None,
+        description="Requests made with this consumer's keys, counted in memory by the "
+        "process serving them; null when that is another process (more than one worker).",
+    )
 
 
 class ConsumerIn(BaseModel):
@@ -85,9 +91,14 @@ def consumers_router(runtime: Any) -> APIRouter:
     async def changed() -> None:
         await runtime.refresh_keyring()
 
+    # With several workers the data plane runs in other processes, whose counts this
+    # process cannot see: no usage then, rather than zeros that look true.
+    counted_here = getattr(runtime.settings, "workers", 1) == 1
+
     async def out(c: Consumer) -> ConsumerOut:
         keys = [KeyOut.of(k) for k in await store().keys(c.name)]
-        return ConsumerOut(**c.model_dump(), keys=keys)
+        usage = USAGE.of(c.name) if counted_here else None
+        return ConsumerOut(**c.model_dump(), keys=keys, usage=usage)
 
     async def existing(name: str) -> Consumer:
         found: Consumer | None = await store().get(name)
@@ -97,7 +108,9 @@ def consumers_router(runtime: Any) -> APIRouter:
 
     @api.get("", response_model=list[ConsumerOut])
     async def list_consumers() -> list[ConsumerOut]:
-        return [await out(c) for c in await store().list()]
+        consumers = await store().list()
+        USAGE.retain({c.name for c in consumers})
+        return [await out(c) for c in consumers]
 
     @api.post("", response_model=IssuedKey, status_code=201)
     async def create_consumer(body: ConsumerIn) -> IssuedKey:

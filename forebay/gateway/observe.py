@@ -1,6 +1,6 @@
 """The outermost stage: it creates the per-request `Exchange`, and once the exchange is
 over records what it leaves behind: the request metrics, one access-log line and, for
-failures (status 500 or more), a captured sample."""
+failures (status 500 or more), a captured sample, and the consumer's usage counts."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from typing import Any
 import structlog
 
 from forebay.admin import metrics
+from forebay.admin.usage import USAGE
 from forebay.catalog.model import METHODS
 from forebay.gateway.capture import ErrorCapture
 from forebay.gateway.exchange import Exchange
@@ -46,7 +47,10 @@ class Observe:
                 if len(self._counters) < 10_000:
                     self._counters[key] = counter
             counter.inc()
-            elapsed = time.perf_counter() - ex.started
+            now = time.perf_counter()
+            elapsed = now - ex.started
+            if ex.consumer:  # anonymous traffic, the common case without consumers, skips it
+                USAGE.record(ex.consumer, status, now)
             metrics.REQUEST_SECONDS.observe(elapsed)
             if status >= 500 and self.capture is not None:
                 self.capture.record(scope, ex)

@@ -259,3 +259,28 @@ def test_errors_and_consumers_pages(page: Page, gw: Gateway, tmp_path: Path) -> 
     expect(consumer.locator("tr.revoked")).to_have_count(1)
     keys = gw.admin("GET", "/api/consumers/acme").json()["keys"]
     assert sorted(k["revoked_at"] is None for k in keys) == [False, True]
+
+
+def test_consumer_usage_shows_requests_and_refusals(page: Page, gw: Gateway) -> None:
+    log_in(page, "/consumers")
+    page.fill("#create-form input[name=name]", "metered")
+    page.fill("#create-form input[name=rate_limit]", "2/m")
+    page.fill("#create-form input[name=endpoints]", "GET /rec/items")
+    page.click("#create-form button[type=submit]")
+    key = page.locator("#issued-key").inner_text()
+    minute = page.locator(".consumer[data-name=metered] .usage [data-window=minute]")
+    expect(minute).to_have_attribute("data-requests", "0")
+
+    auth = {"Authorization": f"Bearer {key}"}
+    statuses = [gw.request("GET", "/rec/items", headers=auth).status for _ in range(4)]
+    assert statuses == [200, 200, 429, 429]
+    assert gw.request("GET", "/rec/orders", headers=auth).status == 403
+    # The page refreshes the usage lines by itself.
+    expect(minute).to_have_attribute("data-requests", "5")
+    expect(minute).to_have_attribute("data-rate-limited", "2")
+    expect(minute).to_have_attribute("data-forbidden", "1")
+    expect(minute).to_have_text("5 requests, 2 rate limited (429), 1 forbidden (403)")
+    hour = page.locator(".consumer[data-name=metered] .usage [data-window=hour]")
+    expect(hour).to_have_attribute("data-requests", "5")
+    usage = gw.admin("GET", "/api/consumers/metered").json()["usage"]
+    assert usage["last_hour"] == {"requests": 5, "rate_limited": 2, "forbidden": 1}

@@ -27,6 +27,28 @@ function keyRow(c, k) {
     }, "Revoke")));
 }
 
+function windowText(w) {
+  const refused = [];
+  if (w.rate_limited) refused.push(`${w.rate_limited} rate limited (429)`);
+  if (w.forbidden) refused.push(`${w.forbidden} forbidden (403)`);
+  return `${w.requests} requests${refused.length ? `, ${refused.join(", ")}` : ""}`;
+}
+
+function usage(c) {
+  if (!c.usage) {
+    return h("p", { class: "usage muted" }, "Usage: counted by the worker processes, not shown here (see the gateway's metrics).");
+  }
+  const cell = (key, w) => h("span", {
+    "data-window": key,
+    "data-requests": w.requests,
+    "data-rate-limited": w.rate_limited,
+    "data-forbidden": w.forbidden,
+  }, windowText(w));
+  return h("p", { class: "usage" },
+    "Last minute: ", cell("minute", c.usage.last_minute),
+    " · Last hour: ", cell("hour", c.usage.last_hour));
+}
+
 function consumer(c) {
   const limit = h("input", { value: c.rate_limit ?? "", placeholder: "none", size: 12, "aria-label": `rate limit of ${c.name}` });
   return h("section", { class: "consumer", "data-name": c.name },
@@ -37,8 +59,8 @@ function consumer(c) {
         await attempt("Saved", () => api("PATCH", `/api/consumers/${encodeURIComponent(c.name)}`, { rate_limit: limit.value.trim() || null }));
         await load();
       } }, "Save"),
-      " · Endpoints: ", c.endpoints ? c.endpoints.join(", ") : "all",
-      c.usage !== undefined ? ` · Usage: ${JSON.stringify(c.usage)}` : ""),
+      " · Endpoints: ", c.endpoints ? c.endpoints.join(", ") : "all"),
+    usage(c),
     h("table", { class: "grid" },
       h("thead", {}, h("tr", {}, h("th", {}, "Key"), h("th", {}, "Label"), h("th", {}, "Created"), h("th", {}, "State"), h("th", {}, ""))),
       h("tbody", {}, ...c.keys.map((k) => keyRow(c, k)))),
@@ -83,3 +105,18 @@ form.addEventListener("submit", async (ev) => {
 });
 
 load().catch((e) => flash(e.message, "error"));
+
+// Usage moves while the page is open: refresh just those lines, leaving forms alone.
+setInterval(async () => {
+  if (document.hidden) return;
+  let rows;
+  try {
+    rows = await api("GET", "/api/consumers");
+  } catch {
+    return; // the next tick tries again; a failed refresh is not worth a message
+  }
+  for (const c of rows) {
+    const section = out.querySelector(`.consumer[data-name="${CSS.escape(c.name)}"]`);
+    section?.querySelector(".usage")?.replaceWith(usage(c));
+  }
+}, 3000);
