@@ -284,3 +284,38 @@ def test_consumer_usage_shows_requests_and_refusals(page: Page, gw: Gateway) -> 
     expect(hour).to_have_attribute("data-requests", "5")
     usage = gw.admin("GET", "/api/consumers/metered").json()["usage"]
     assert usage["last_hour"] == {"requests": 5, "rate_limited": 2, "forbidden": 1}
+
+
+def test_endpoint_rate_limits_from_the_edit_dialog(page: Page, gw: Gateway) -> None:
+    log_in(page)
+    page.select_option("select[name=method]", "PUT")
+    rows = page.locator("#endpoints tbody tr")
+    expect(rows).to_have_count(1)
+    page.get_by_role("button", name="Edit").click()
+    # A rate the gateway would not understand is not sent.
+    page.fill("#edit-form input[name=rate_limit]", "lots")
+    page.click("#edit-save")
+    expect(page.locator("#edit")).to_have_attribute("open", "")
+    page.fill("#edit-form input[name=rate_limit]", "1/m")
+    page.fill("#edit-form input[name=consumer_rate_limit]", "20/m burst 40")
+    page.click("#edit-save")
+    settings = rows.locator("td").nth(5)
+    expect(settings).to_contain_text("limit 1/m")
+    expect(settings).to_contain_text("per consumer 20/m burst 40")
+    policy = gw.admin("GET", f"/api/endpoints/{endpoint_id(gw, 'PUT', '/rec/orders/{id}')}")
+    assert policy.json()["policy"]["rate_limit"] == "1/m"
+    assert policy.json()["policy"]["consumer_rate_limit"] == "20/m burst 40"
+    # The limit is in force on the data plane.
+    statuses = [gw.request("PUT", "/rec/orders/7", b"{}").status for _ in range(2)]
+    assert statuses == [200, 429]
+
+    # Emptied fields remove the limits; the dialog shows what is set.
+    page.get_by_role("button", name="Edit").click()
+    expect(page.locator("#edit-form input[name=rate_limit]")).to_have_value("1/m")
+    page.fill("#edit-form input[name=rate_limit]", "")
+    page.fill("#edit-form input[name=consumer_rate_limit]", "")
+    page.click("#edit-save")
+    expect(settings).not_to_contain_text("limit")
+    policy = gw.admin("GET", f"/api/endpoints/{endpoint_id(gw, 'PUT', '/rec/orders/{id}')}")
+    assert policy.json()["policy"]["rate_limit"] is None
+    assert policy.json()["policy"]["consumer_rate_limit"] is None

@@ -27,6 +27,7 @@ function settings(p) {
   if (p.max_age) parts.push(`give up after ${p.max_age}s`);
   if (p.ordering === "none") parts.push("unordered");
   if (p.rate_limit) parts.push(`limit ${p.rate_limit}`);
+  if (p.consumer_rate_limit) parts.push(`per consumer ${p.consumer_rate_limit}`);
   if (p.invalidates?.length) parts.push(`invalidates ${p.invalidates.join(", ")}`);
   return parts.join(" · ");
 }
@@ -108,6 +109,8 @@ function edit(e) {
   f.max_age.value = p.max_age ?? "";
   f.ordering.value = p.ordering;
   f.invalidates.value = (p.invalidates ?? []).join(", ");
+  f.rate_limit.value = p.rate_limit ?? "";
+  f.consumer_rate_limit.value = p.consumer_rate_limit ?? "";
   dialog.showModal();
 }
 
@@ -120,6 +123,9 @@ dialog.addEventListener("close", async () => {
     max_age: num(f.max_age.value),
     ordering: f.ordering.value,
     invalidates: f.invalidates.value.split(",").map((s) => s.trim()).filter(Boolean),
+    // An empty field removes the limit.
+    rate_limit: f.rate_limit.value.trim() || null,
+    consumer_rate_limit: f.consumer_rate_limit.value.trim() || null,
   };
   const ttl = num(f.ttl.value);
   if (ttl === null) patch.cache_off = true;
