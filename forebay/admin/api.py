@@ -98,6 +98,7 @@ def _problem(status: int, title: str, detail: Any, headers: dict[str, str] | Non
         404: "not-found",
         409: "conflict",
         422: "invalid-input",
+        429: "rate-limited",
         500: "internal-error",
     }.get(status, "admin-error")
     request_id = new_request_id()

@@ -6,6 +6,7 @@ context (its own cookies) and keeps to its own endpoints, so the tests stand alo
 
 from __future__ import annotations
 
+import http.client
 import json
 import re
 from collections.abc import Callable, Iterator
@@ -14,7 +15,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, expect
 from support.browser import VIEWPORT, chromium, screenshot, watch_console
-from support.gateway import ADMIN_TOKEN, Gateway, wait_until
+from support.gateway import ADMIN_TOKEN, Gateway, Response, assert_problem, wait_until
 from support.origin import LoopbackOrigin
 
 SPEC = """openapi: 3.0.3
@@ -319,3 +320,30 @@ def test_endpoint_rate_limits_from_the_edit_dialog(page: Page, gw: Gateway) -> N
     policy = gw.admin("GET", f"/api/endpoints/{endpoint_id(gw, 'PUT', '/rec/orders/{id}')}")
     assert policy.json()["policy"]["rate_limit"] is None
     assert policy.json()["policy"]["consumer_rate_limit"] is None
+
+
+def login_from(gw: Gateway, address: str, token: str) -> Response:
+    """`POST /api/session` from a client address of our choosing on the loopback net."""
+    conn = http.client.HTTPConnection(
+        "127.0.0.1", gw.admin_port, timeout=30, source_address=(address, 0)
+    )
+    try:
+        body = json.dumps({"token": token})
+        conn.request("POST", "/api/session", body, {"content-type": "application/json"})
+        resp = conn.getresponse()
+        return Response(resp.status, resp.headers, resp.read())
+    finally:
+        conn.close()
+
+
+def test_wrong_tokens_are_limited_per_address(gw: Gateway) -> None:
+    # Another loopback address than the other tests' browser, which is not held up.
+    guesser = "127.0.0.2"
+    assert [login_from(gw, guesser, "guess").status for _ in range(5)] == [401] * 5
+    refused = login_from(gw, guesser, "guess")
+    body = assert_problem(refused, 429, "rate-limited")
+    assert 1 <= int(refused.headers["retry-after"]) <= 12, refused.headers
+    assert guesser in body["detail"]
+    # Even the right token waits, so a guess that happens to be right is no signal.
+    assert login_from(gw, guesser, ADMIN_TOKEN).status == 429
+    assert login_from(gw, "127.0.0.1", ADMIN_TOKEN).status == 200
