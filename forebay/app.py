@@ -34,6 +34,7 @@ from forebay.settings import Settings
 from forebay.store import Store, open_store, report_durability
 from forebay.store.cache import MemoryResponseCache
 from forebay.store.limiter import Limiter, MemoryLimiter
+from forebay.store.redis_cache import BroadcastCache
 
 log = structlog.get_logger("forebay")
 
@@ -108,12 +109,14 @@ class Runtime:
             if settings.governor.enabled
             else FixedLimit(settings.async_.concurrency)
         )
-        # The response cache lives in the data-plane process. With several workers it is
-        # off until invalidations are shared between them (a write through one worker
-        # must reach the others' caches before it is acknowledged).
-        self.cache: MemoryResponseCache | None = (
-            MemoryResponseCache(int(settings.cache.max_bytes)) if settings.workers == 1 else None
-        )
+        # The response cache lives in the data-plane process. With several workers on a
+        # local store it is off: a write through one worker must reach the others'
+        # caches before it is acknowledged, and only the Redis store carries that.
+        self.cache: MemoryResponseCache | None = None
+        if settings.store.startswith(("redis://", "rediss://")):
+            self.cache = BroadcastCache(int(settings.cache.max_bytes))
+        elif settings.workers == 1:
+            self.cache = MemoryResponseCache(int(settings.cache.max_bytes))
         self.cache_stage: Cache | None = None
         self.keyring = KeyringRef()
         self.limiter: Limiter | None = None
@@ -142,6 +145,8 @@ class Runtime:
                 self.store.requests, self.settings.async_.idempotency_ttl
             )
             await release_dead_owners(self.store.requests)
+            if isinstance(self.cache, BroadcastCache):
+                await self._share_cache(self.cache)
             self.dispatcher = Dispatcher(
                 self.store.requests,
                 self.session,
@@ -158,6 +163,14 @@ class Runtime:
             self.dispatcher.on_done.append(self._completed)
             self.dispatcher.start()
             self._tasks.append(asyncio.create_task(self._upkeep(), name="queue-upkeep"))
+
+    async def _share_cache(self, cache: BroadcastCache) -> None:
+        """Invalidations go through Redis pub/sub; serve once subscribed if Redis allows."""
+        store: Any = self.store
+        cache.stage = lambda: self.cache_stage
+        await cache.connect(store.client, store.prefix)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(cache.subscribed.wait(), 5)
 
     def _completed(self, r: AcceptedRequest) -> None:
         if self.cache_stage is not None:
@@ -188,6 +201,8 @@ class Runtime:
             steps.append(self.capture.stop())
         if self.limiter:
             steps.append(self.limiter.close())
+        if isinstance(self.cache, BroadcastCache):
+            steps.append(self.cache.close())
         for step in steps:
             try:
                 await step

@@ -35,6 +35,9 @@ class Invalidation:
         async def observe(message: dict[str, Any]) -> None:
             if message["type"] == "http.response.start":
                 self._written(scope, ex, message)
+                # Shared invalidations reach the other instances before the client hears
+                # that its write is done.
+                await self.store.published()
             await send(message)
 
         await self.app(scope, receive, observe)

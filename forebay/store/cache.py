@@ -187,6 +187,10 @@ class MemoryResponseCache:
         self._bump((), everything=True)
         return dropped
 
+    async def published(self) -> None:
+        """Wait until the invalidations made so far reach the other instances' caches;
+        nothing to wait for here (see `store/redis_cache.py` for the shared case)."""
+
     def hold(self, token: str, targets: Targets, until: float) -> None:
         self._holds[token] = (targets, until)
 
