@@ -19,6 +19,7 @@ from forebay.admin.cache_api import cache_router
 from forebay.admin.consumers_api import consumers_router, errors_router
 from forebay.admin.dashboard import install_dashboard
 from forebay.admin.requests_api import requests_router
+from forebay.admin.schema_rules import RATE, nullable_pattern
 from forebay.catalog.endpoint import CachePolicy, Endpoint, EndpointPolicy
 from forebay.gateway.exchange import new_request_id
 from forebay.gateway.problem import PROBLEM_BASE
@@ -51,8 +52,16 @@ class PolicyPatch(BaseModel):
     max_age: float | None = Field(None, gt=0)
     callback: str | None = None
     ordering: Literal["path", "none"] | None = None
-    rate_limit: str | None = Field(None, description="All consumers together; null removes.")
-    consumer_rate_limit: str | None = Field(None, description="Each consumer; null removes.")
+    rate_limit: str | None = Field(
+        None,
+        description="All consumers together ('100/s', '20/m burst 40'); null removes.",
+        json_schema_extra=nullable_pattern(RATE),
+    )
+    consumer_rate_limit: str | None = Field(
+        None,
+        description="Each consumer ('100/s', '20/m burst 40'); null removes.",
+        json_schema_extra=nullable_pattern(RATE),
+    )
 
     @field_validator("rate_limit", "consumer_rate_limit")
     @classmethod
@@ -153,6 +162,17 @@ def create_admin_app(runtime: Any, token: str) -> FastAPI:
             {"where": ".".join(str(p) for p in e["loc"]), "problem": e["msg"]} for e in exc.errors()
         ]
         return _problem(422, "Invalid input", errors)
+
+    @app.middleware("http")
+    async def _single_valued_query(request: Request, call_next: Any) -> Any:
+        # Every query parameter of this API takes one value: a repeated one is refused
+        # rather than silently taking its last value, as the document promises.
+        names = [k for k, _ in request.query_params.multi_items()]
+        if len(names) != len(set(names)):
+            twice = sorted({n for n in names if names.count(n) > 1})
+            detail = [{"where": f"query.{n}", "problem": "given more than once"} for n in twice]
+            return _problem(422, "Invalid input", detail)
+        return await call_next(request)
 
     @app.get("/healthz", response_model=Health, tags=["health"])
     async def healthz() -> Health:

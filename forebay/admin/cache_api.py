@@ -16,7 +16,24 @@ from forebay.policy.patterns import split_pattern
 class PurgeRequest(BaseModel):
     """Exactly one of the fields says what to purge."""
 
-    model_config = ConfigDict(extra="forbid")
+    # "Exactly one of" in the document too: one object shape per way to purge.
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "oneOf": [
+                {"required": ["path"], "properties": {"path": {"type": "string", "pattern": "^/"}}},
+                {
+                    "required": ["pattern"],
+                    "properties": {"pattern": {"type": "string", "pattern": "^/"}},
+                },
+                {
+                    "required": ["endpoint"],
+                    "properties": {"endpoint": {"type": "string", "minLength": 1}},
+                },
+                {"required": ["all"], "properties": {"all": {"const": True}}},
+            ]
+        },
+    )
 
     path: str | None = Field(None, description="One path, with all its query strings.")
     pattern: str | None = Field(

@@ -10,6 +10,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, HTTPException, Query, Response
 from pydantic import BaseModel, ConfigDict, Field
 
+from forebay.admin.schema_rules import CONSUMER_NAME, METHOD_PATH, RATE, nullable_pattern
 from forebay.admin.usage import USAGE, Usage
 from forebay.catalog.endpoint import endpoint_id
 from forebay.consumers import issue_key
@@ -53,12 +54,20 @@ class ConsumerOut(Consumer):
     )
 
 
+_PATTERNS: dict[str, Any] = {
+    "anyOf": [
+        {"type": "array", "items": {"type": "string", "pattern": METHOD_PATH}},
+        {"type": "null"},
+    ]
+}
+
+
 class ConsumerIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    name: ConsumerName
-    rate_limit: RateText = None
-    endpoints: EndpointPatterns = None
+    name: ConsumerName = Field(json_schema_extra={"pattern": CONSUMER_NAME})
+    rate_limit: RateText = Field(None, json_schema_extra=nullable_pattern(RATE))
+    endpoints: EndpointPatterns = Field(None, json_schema_extra=_PATTERNS)
     key_label: str | None = Field(None, description="A note stored with the first key.")
 
 
@@ -67,8 +76,8 @@ class ConsumerPatch(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    rate_limit: RateText = None
-    endpoints: EndpointPatterns = None
+    rate_limit: RateText = Field(None, json_schema_extra=nullable_pattern(RATE))
+    endpoints: EndpointPatterns = Field(None, json_schema_extra=_PATTERNS)
 
 
 class KeyIn(BaseModel):

@@ -12,7 +12,7 @@ import schemathesis
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis.errors import Unsatisfiable
 from schemathesis import GenerationMode
-from schemathesis.checks import negative_data_rejection, positive_data_acceptance
+from schemathesis.checks import positive_data_acceptance
 from support.gateway import ADMIN_TOKEN, Gateway
 
 SPEC = """openapi: 3.0.3
@@ -27,16 +27,16 @@ paths:
 # Bounded so the whole API is covered in well under a minute on a small machine; the
 # examples are derandomized, so a failure here fails again on the next run.
 EXAMPLES = {GenerationMode.POSITIVE: 12, GenerationMode.NEGATIVE: 6}
-# Two checks of how strict input validation is, rather than of what the API answers:
-# - formats checked beyond JSON Schema types (a rate such as '100/s', a consumer name,
-#   'METHOD /path', "exactly one of") are described in words in the document and refused
-#   with a documented 422 problem; the schemas do not carry them as patterns yet, so
-#   input the schema allows may still be refused;
-# - a query parameter given twice takes its last value (as in most web frameworks)
-#   where the document has one value, so such a request is answered, not refused.
+# Input the document forbids is refused (negative_data_rejection): rates, consumer names,
+# 'METHOD /path' patterns and the purge request's "exactly one of" are in the schemas,
+# and a repeated query parameter is refused. Input the document allows is not always
+# accepted, so positive_data_acceptance stays off: an import body must be a spec of a
+# known format (OpenAPI, Swagger, Postman), which no schema of "any JSON or YAML" can
+# say; the errors filter takes an id, 'METHOD /template' or 'unmatched', resolved by
+# value; and Python's white space (split() in patterns) is wider than ECMA's `\s`.
 # Every answer is still checked against the document: no 5xx, statuses, content types,
 # headers and bodies as documented.
-NOT_CHECKED = [positive_data_acceptance, negative_data_rejection]
+NOT_CHECKED = [positive_data_acceptance]
 
 
 @pytest.fixture(scope="module")
