@@ -5,6 +5,7 @@ and claimed requests not yet sent go back to the queue on stop."""
 from __future__ import annotations
 
 import asyncio
+import socket
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
@@ -17,6 +18,7 @@ from forebay.dispatch.dispatcher import Dispatcher
 from forebay.dispatch.limits import FixedLimit
 from forebay.dispatch.model import AcceptedRequest, Finish
 from forebay.policy.backoff import RetryPolicy
+from forebay.policy.request_states import State
 from forebay.settings import AsyncSettings
 from forebay.store.memory_requests import MemoryRequestStore
 
@@ -167,3 +169,39 @@ async def test_stop_hands_back_what_was_claimed_but_not_sent(
     assert len(o.arrivals) == 1
     counts = await store.counts()
     assert counts["queued"] == 6 and counts["in_flight"] == 0
+
+
+async def test_claimed_requests_go_back_while_the_origin_refuses() -> None:
+    """Requests claimed ahead do not sit under a lease while nothing can be sent: once the
+    origin refuses connections they return to the queue, unattempted, where anyone can
+    deliver or cancel them."""
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    store = MemoryRequestStore()
+    await store.accept([request(n, f"/c{n}", f"c{n}") for n in range(30)], 60)
+    async with aiohttp.ClientSession() as session:
+        d = Dispatcher(
+            store,
+            session,
+            f"http://127.0.0.1:{port}",
+            AsyncSettings(),
+            FixedLimit(10),
+            lambda _: RetryPolicy(),
+        )
+        d.start()
+        try:
+            await until("requests claimed ahead", lambda: len(d.ready) >= 3)
+            claimed = [r.id for _, r in d.ready]
+            # The first ten are refused, one more now and then as a probe; the rest of
+            # those claimed ahead wait a second and go back without an attempt.
+            end = time.monotonic() + DEADLINE
+            while True:
+                back = [await store.get(rid) for rid in claimed]
+                if all(r is not None and r.state is State.QUEUED for r in back):
+                    break
+                assert time.monotonic() < end, await store.counts()
+                await asyncio.sleep(0.01)  # polling interval, not synchronisation
+            assert any(r is not None and r.history == [] for r in back)
+        finally:
+            await d.stop(grace=0.1)
