@@ -138,7 +138,10 @@ class AsyncAccept:
                     f"An Idempotency-Key is 1 to {idempotency.MAX_KEY_LENGTH} printable "
                     "characters.",
                 )
-            held = await self.requests.key(ex.consumer, key, now)
+            try:
+                held = await self.requests.key(ex.consumer, key, now)
+            except Exception as e:
+                return await self._store_unavailable(send, ex, e)
             verdict = idempotency.verdict(
                 held, fingerprint, (ex.consumer, key) in self.accepting, now
             )
@@ -192,19 +195,7 @@ class AsyncAccept:
         try:
             holder = await self.writer.submit(record)
         except Exception as e:
-            log.error(
-                "could not store an accepted request", request_id=ex.request_id, error=repr(e)
-            )
-            return await send_problem(
-                send,
-                ex,
-                503,
-                "store-unavailable",
-                "Cannot accept the request now",
-                "The gateway could not store the request durably, so it did not accept it. "
-                "Nothing was queued; retry later.",
-                headers=[(b"retry-after", b"5")],
-            )
+            return await self._store_unavailable(send, ex, e)
         finally:
             if scoped:
                 self.accepting.discard(scoped)
@@ -220,6 +211,21 @@ class AsyncAccept:
                 applied = f"wait={prefs.wait:g}".encode()
                 return await self._send_stored(send, ex, done, [(b"preference-applied", applied)])
         await self._send_accepted(send, ex, record, prefs, replayed=False)
+
+    async def _store_unavailable(self, send: Any, ex: Exchange, error: Exception) -> None:
+        log.error(
+            "could not store an accepted request", request_id=ex.request_id, error=repr(error)
+        )
+        await send_problem(
+            send,
+            ex,
+            503,
+            "store-unavailable",
+            "Cannot accept the request now",
+            "The gateway could not store the request durably, so it did not accept it. "
+            "Nothing was queued; retry later.",
+            headers=[(b"retry-after", b"5")],
+        )
 
     async def _read_body(self, receive: Any) -> bytes | None:
         parts, size, more = [], 0, True
