@@ -918,7 +918,12 @@ async def _run(rs: RequestStore, data: st.DataObject) -> None:
         elif op == "release":
             owner = data.draw(st.sampled_from(OWNERS), label="owner")
             mine = [r for r in m.order if m.state[r] == State.IN_FLIGHT and m.holder[r] == owner]
-            assert await rs.release(owner, m.now) == len(mine)
+            if m.order and data.draw(st.booleans(), label="only some"):  # claimed ahead, unsent
+                some = data.draw(st.lists(st.sampled_from(m.order), max_size=3, unique=True))
+                mine = [r for r in mine if r in some]
+                assert await rs.release(owner, m.now, some) == len(mine)
+            else:
+                assert await rs.release(owner, m.now) == len(mine)
             for rid in mine:
                 m.state[rid] = State.QUEUED
                 del m.holder[rid]
