@@ -20,57 +20,22 @@ from forebay.admin import metrics
 from forebay.dispatch.dispatcher import Dispatcher
 from forebay.dispatch.model import AcceptedRequest
 from forebay.dispatch.writer import GroupCommitWriter
-from forebay.gateway.exchange import Exchange, exchange_of, random_bytes
+from forebay.gateway.accept_headers import delivery_headers, own_headers, text
+from forebay.gateway.exchange import Exchange, exchange_of
 from forebay.gateway.limits import ClientGone, RequestLimits
 from forebay.gateway.problem import send_body, send_problem
 from forebay.gateway.replies import accepted_body, response_messages, status_url
 from forebay.policy import idempotency
 from forebay.policy.callback_targets import RefusedTarget, host_allowed, parse_target
-from forebay.policy.forwarding import FORWARDING_NAMES, end_to_end, forwarding_headers
 from forebay.policy.ids import new_request_id
 from forebay.policy.prefer import NONE, Preferences, parse_prefer
 from forebay.policy.request_states import DONE
-from forebay.policy.tracing import new_traceparent, valid_traceparent
 from forebay.settings import Settings
 from forebay.store.base import RequestStore
 
 log = structlog.get_logger("forebay.gateway")
 
-# The gateway's own request headers, and ones set again at delivery.
-_DROP = FORWARDING_NAMES | {
-    b"content-length",
-    b"traceparent",
-    b"expect",
-    b"prefer",
-    b"idempotency-key",
-    b"forebay-callback",
-    b"forebay-ordering-key",
-}
 STATUS_POLL = 0.1  # seconds, when waiting on a delivery made by another process
-
-
-_OWN = frozenset(
-    {
-        b"host",
-        b"idempotency-key",
-        b"forebay-callback",
-        b"forebay-ordering-key",
-        b"traceparent",
-    }
-)
-
-
-def _own_headers(headers: list[tuple[bytes, bytes]]) -> dict[bytes, bytes]:
-    """The request headers accept reads itself, the first of each, in one pass."""
-    found: dict[bytes, bytes] = {}
-    for n, v in headers:
-        if n in _OWN and n not in found:
-            found[n] = v
-    return found
-
-
-def _text(value: bytes | None) -> str | None:
-    return value.decode("latin-1") if value is not None else None
 
 
 class AsyncAccept:
@@ -124,8 +89,8 @@ class AsyncAccept:
         rid = new_request_id(now, os.urandom)
         fingerprint = idempotency.fingerprint(scope["method"], target, body)
 
-        own = _own_headers(headers)
-        key = _text(own.get(b"idempotency-key"))
+        own = own_headers(headers)
+        key = text(own.get(b"idempotency-key"))
         if key is not None:
             key = key.strip().strip('"')
             if not idempotency.valid_key(key):
@@ -148,7 +113,7 @@ class AsyncAccept:
             if verdict is not idempotency.Verdict.NEW:
                 return await self._repeat(send, ex, verdict, held.request_id if held else None)
 
-        client_callback = _text(own.get(b"forebay-callback"))
+        client_callback = text(own.get(b"forebay-callback"))
         callback = client_callback or ex.route.policy.callback
         if callback is not None:
             refused = self._refuse_callback(callback, from_client=client_callback is not None)
@@ -157,21 +122,7 @@ class AsyncAccept:
                     send, ex, 400, "callback-refused", "Callback URL refused", refused
                 )
 
-        client = scope.get("client")
-        host = own.get(b"host")
-        forwarded = end_to_end(headers, _DROP)
-        forwarded += forwarding_headers(
-            headers,
-            client[0] if client else None,
-            scope.get("scheme", "http"),
-            host,
-        )
-        traceparent = own.get(b"traceparent")
-        if traceparent is None or not valid_traceparent(traceparent):
-            traceparent = new_traceparent(random_bytes)
-        forwarded.append((b"traceparent", traceparent))
-        forwarded.append((b"idempotency-key", (key or rid).encode("latin-1")))
-        ordering = _text(own.get(b"forebay-ordering-key")) or (
+        ordering = text(own.get(b"forebay-ordering-key")) or (
             scope["path"] if ex.route.policy.ordering == "path" else rid
         )
         record = AcceptedRequest(
@@ -181,7 +132,7 @@ class AsyncAccept:
             endpoint=ex.route.name,
             method=scope["method"],
             target=target,
-            headers=[(n.decode("latin-1"), v.decode("latin-1")) for n, v in forwarded],
+            headers=delivery_headers(scope, own, key or rid),
             body=body,
             ordering_key=ordering,
             fingerprint=fingerprint,
