@@ -10,9 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import math
-import os
 import random
-import socket
 import time
 from collections import deque
 from collections.abc import Callable
@@ -23,6 +21,7 @@ import structlog
 from yarl import URL
 
 from forebay.admin import metrics
+from forebay.dispatch.leases import lease_owner, release_dead_owners
 from forebay.dispatch.limits import ConcurrencyLimit
 from forebay.dispatch.model import AcceptedRequest, DeliveryAttempt, Finish, StoredResponse
 from forebay.dispatch.recorder import OutcomeRecorder
@@ -31,6 +30,8 @@ from forebay.policy.forwarding import end_to_end
 from forebay.policy.request_states import State
 from forebay.settings import AsyncSettings
 from forebay.store.base import RequestStore
+
+__all__ = ["Dispatcher", "lease_owner", "release_dead_owners"]
 
 log = structlog.get_logger("forebay.dispatch")
 
@@ -52,10 +53,6 @@ _OUTCOME_STATE = {
 }
 
 
-def lease_owner() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}:{random.getrandbits(32):08x}"
-
-
 async def _read_capped(resp: aiohttp.ClientResponse, cap: int) -> bytes:
     """The body, or its first `cap` bytes: what is kept for replay is bounded."""
     parts, size = [], 0
@@ -65,29 +62,6 @@ async def _read_capped(resp: aiohttp.ClientResponse, cap: int) -> bytes:
         if size >= cap:
             break
     return b"".join(parts)
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-async def release_dead_owners(requests: RequestStore) -> None:
-    """Hand back leases of processes on this host that are gone (after a crash), so their
-    deliveries restart now rather than when the leases run out."""
-    host = socket.gethostname()
-    for owner in await requests.lease_owners():
-        owner_host, _, rest = owner.partition(":")
-        pid = rest.partition(":")[0]
-        mine = owner_host == host and pid.isdigit() and int(pid) != os.getpid()
-        if mine and not _pid_alive(int(pid)):
-            n = await requests.release(owner, time.time())
-            log.warning("took over deliveries of a stopped process", owner=owner, requests=n)
 
 
 class Dispatcher:
