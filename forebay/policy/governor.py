@@ -11,10 +11,12 @@ The controller combines the mechanisms of the adaptive limiters it learns from:
   no-load latency measured at low concurrency (the median, not the minimum, so a noisy
   origin is not mistaken for a queueing one) and scales the limit by the gradient
   `(1 + buffer) * baseline / rtt`, clamped to [0.5, 1]; while latency stays flat it
-  adds a headroom of `sqrt(limit)` to keep probing upward.
+  adds a headroom of `probe * sqrt(limit)` to keep probing upward.
 - Latency is compared per kind of exchange (the endpoint): an API whose reports take
   500 ms and whose reads take 5 ms would otherwise read a shift in its traffic mix as
   queueing. Each sample counts as its latency divided by its kind's baseline.
+- Like TCP, it starts slow: until queueing is first seen it grows per round trip, on
+  exchanges started since the last step, and stops at a rise in latency (HyStart).
 - Like Netflix's limiters, it never grows while the limit is not used (app-limited):
   a window whose peak in-flight stayed under 80% of the limit cannot raise it.
 - Like Vector's ARC, overload signals (429, 503, timeouts) cut the limit
