@@ -50,9 +50,9 @@ from bench.common import (
     http_get,
     median,
     run_wrk,
-    start_nginx,
 )
 from bench.gateway import clean_env, start_forebay_run
+from bench.nginx_proxy import BODY, LOAD_CPU, PATH, PROXY_CPU, start_origin, start_proxy
 from bench.report import (
     add_json_option,
     add_wrk_options,
@@ -67,46 +67,22 @@ from bench.report import (
     wrk_problem_lines,
 )
 
-PROXY_CPU = 0
-LOAD_CPU = 1
-PATH = "/v1/items/42"
-BODY = '{"id":42,"name":"widget","price":9.99,"in_stock":true,"qty":7}'
 TARGET_RATIO = 0.45
 ADMIN_TOKEN = "bench-admin-token"
 TARGETS = ("nginx", "forebay")
 
-ORIGIN_HTTP = """
-server {{
-    listen {host}:{port} backlog=4096;
-    location / {{
-        default_type application/json;
-        return 200 '{body}';
-    }}
-}}
-"""
-
-CACHE_HTTP = """
+# What the caching nginx proxy adds to the shared proxy config: the cache zone (in {dir}) and
+# the caching lines of the proxying location.
+CACHE_PREAMBLE = """\
 proxy_cache_path {dir}/cache levels=1:2 keys_zone=api:10m max_size=64m inactive=10m
                  use_temp_path=off;
-upstream origin {{
-    server {host}:{origin_port};
-    keepalive 128;
-    keepalive_requests 1000000;
-}}
-server {{
-    listen {host}:{port} backlog=4096;
-    location / {{
-        proxy_pass http://origin;
-        proxy_http_version 1.1;
-        proxy_set_header Connection "";
-        proxy_set_header Host $host;
-        proxy_cache api;
-        proxy_cache_valid 200 300s;
-        proxy_cache_lock on;
-        add_header Cache-Status $upstream_cache_status;
-    }}
-}}
 """
+CACHE_LOCATION = (
+    "proxy_cache api;",
+    "proxy_cache_valid 200 300s;",
+    "proxy_cache_lock on;",
+    "add_header Cache-Status $upstream_cache_status;",
+)
 
 FOREBAY_CONFIG = """
 endpoints:
@@ -167,27 +143,9 @@ def cache_counts(admin_port: int) -> dict[str, float]:
 
 
 def start(services: Services) -> tuple[dict[str, str], int]:
-    origin_port = free_port()
-    start_nginx(
-        services,
-        "origin",
-        ORIGIN_HTTP.format(host=LOOPBACK, port=origin_port, body=BODY),
-        port=origin_port,
-        cpu=LOAD_CPU,
-    )
-    nginx_port = free_port()
-    start_nginx(
-        services,
-        "nginx-cache",
-        CACHE_HTTP.format(
-            host=LOOPBACK,
-            port=nginx_port,
-            origin_port=origin_port,
-            dir=services.subdir("nginx-cache"),
-        ),
-        port=nginx_port,
-        cpu=PROXY_CPU,
-    )
+    origin_port, _ = start_origin(services)
+    preamble = CACHE_PREAMBLE.format(dir=services.subdir("nginx-cache"))
+    nginx_port, _ = start_proxy(services, "nginx-cache", origin_port, CACHE_LOCATION, preamble)
     config = Path(services.subdir("forebay")) / "forebay.yaml"
     config.write_text(FOREBAY_CONFIG % ADMIN_TOKEN)
     port, admin_port = free_port(), free_port()

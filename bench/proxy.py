@@ -54,9 +54,9 @@ from bench.common import (
     median,
     others_cores,
     run_wrk,
-    start_nginx,
 )
 from bench.gateway import start_forebay_run
+from bench.nginx_proxy import BODY, LOAD_CPU, PATH, PROXY_CPU, start_origin, start_proxy
 from bench.report import (
     add_json_option,
     add_wrk_options,
@@ -72,40 +72,11 @@ from bench.report import (
     wrk_problem_lines,
 )
 
-PROXY_CPU = 0  # the proxy under test, alone
-LOAD_CPU = 1  # the origin and wrk
-
-PATH = "/v1/items/42"
-BODY = '{"id":42,"name":"widget","price":9.99,"in_stock":true,"qty":7}'
-
-ORIGIN_HTTP = """
-server {{
-    listen {host}:{port} backlog=4096;
-    location / {{
-        default_type application/json;
-        return 200 '{body}';
-    }}
-}}
-"""
-
-PROXY_HTTP = """
-upstream origin {{
-    server {host}:{origin_port};
-    keepalive 128;
-    keepalive_requests 1000000;
-}}
-server {{
-    listen {host}:{port} backlog=4096;
-    location / {{
-        proxy_pass http://origin;
-        proxy_http_version 1.1;
-        proxy_set_header Connection "";
-        proxy_set_header Host $host;
-        proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
-        proxy_set_header X-Forwarded-Proto $scheme;
-    }}
-}}
-"""
+# What the nginx proxy adds to the shared proxying location.
+PROXY_LOCATION = (
+    "proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;",
+    "proxy_set_header X-Forwarded-Proto $scheme;",
+)
 
 TARGETS = ("origin", "nginx", "forebay")
 
@@ -174,24 +145,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 
 def start_targets(services: Services) -> dict[str, tuple[str, Service]]:
     """Start the origin, the nginx proxy and forebay; return each target's URL and server."""
-    origin_port = free_port()
-    origin_server = start_nginx(
-        services,
-        "origin",
-        ORIGIN_HTTP.format(host=LOOPBACK, port=origin_port, body=BODY),
-        port=origin_port,
-        cpu=LOAD_CPU,
-    )
+    origin_port, origin_server = start_origin(services)
     origin = f"http://{LOOPBACK}:{origin_port}"
-
-    nginx_port = free_port()
-    nginx_server = start_nginx(
-        services,
-        "nginx-proxy",
-        PROXY_HTTP.format(host=LOOPBACK, port=nginx_port, origin_port=origin_port),
-        port=nginx_port,
-        cpu=PROXY_CPU,
-    )
+    nginx_port, nginx_server = start_proxy(services, "nginx-proxy", origin_port, PROXY_LOCATION)
 
     forebay_port, admin_port = free_port(), free_port()
     env = dict(os.environ, FOREBAY_LOG__LEVEL="warning")
