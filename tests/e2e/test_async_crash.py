@@ -7,12 +7,12 @@ from __future__ import annotations
 import http.client
 import json
 import signal
-import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from support.burst import AckBurst, drained
 from support.gateway import Gateway, request, wait_until
 from support.origin import LoopbackOrigin, Reply
 
@@ -39,44 +39,14 @@ def start(
     return factory(config=str(config))
 
 
-def drained(g: Gateway) -> Callable[[], bool]:
-    def check() -> bool:
-        counts: dict[str, int] = g.admin("GET", "/api/requests/counts").json()["counts"]
-        return counts["queued"] + counts["in_flight"] == 0
-
-    return check
-
-
-class Burst:
+class Burst(AckBurst[tuple[str, bytes]]):
     """Client threads that POST until each request is acknowledged with a 202. A request
     that got no answer (the gateway died under it) was not acknowledged: it is sent
-    again, as a new request, without an Idempotency-Key."""
+    again, as a new request, without an Idempotency-Key. Acknowledged: id -> (path, body)."""
 
     def __init__(self, g: Gateway) -> None:
+        super().__init__(CLIENTS)
         self.g = g
-        self.lock = threading.Lock()
-        self.acked: dict[str, tuple[str, bytes]] = {}  # id -> (path, body)
-        self.order: dict[str, list[str]] = {}  # path -> ids in acceptance order
-        self.unanswered = 0
-        self.unexpected: list[tuple[int, bytes]] = []
-        self.threads = [
-            threading.Thread(target=self._client, args=(t,), name=f"burst-{t}")
-            for t in range(CLIENTS)
-        ]
-
-    def start(self) -> Burst:
-        for t in self.threads:
-            t.start()
-        return self
-
-    def join(self) -> None:
-        for t in self.threads:
-            t.join(120)
-        assert not any(t.is_alive() for t in self.threads), "clients did not finish"
-
-    def count(self) -> int:
-        with self.lock:
-            return len(self.acked)
 
     def _client(self, t: int) -> None:
         for n in range(PER_CLIENT):
@@ -86,18 +56,14 @@ class Burst:
                 try:
                     resp = request(self.g.port, "POST", path, body, timeout=15)
                 except (OSError, http.client.HTTPException):
-                    with self.lock:
-                        self.unanswered += 1
+                    self.no_answer()
                     time.sleep(0.02)  # polling interval while the gateway is down
                     continue
                 if resp.status != 202:
-                    with self.lock:
-                        self.unexpected.append((resp.status, resp.body))
+                    self.unexpected_answer(resp.status, resp.body)
                     return
                 rid = resp.json()["id"]
-                with self.lock:
-                    self.acked[rid] = (path, body)
-                    self.order.setdefault(path, []).append(rid)
+                self.ack(rid, path, (path, body))
                 break
 
 

@@ -8,13 +8,13 @@ from __future__ import annotations
 import http.client
 import json
 import signal
-import threading
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
+from support.burst import AckBurst, drained
 from support.gateway import Gateway, Response, request, wait_until
 from support.origin import Delivery, LoopbackOrigin
 from support.redis import RedisServer, start_redis
@@ -54,42 +54,20 @@ def start_gateways(
     return [factory(config=str(config), store=store) for _ in range(n)]
 
 
-class Burst:
+class Burst(AckBurst[tuple[str, bytes, str]]):
     """Client threads, each with its own ordering keys, that POST until each request is
     acknowledged, spreading their requests over the live gateways. A request that got no
     answer (its gateway died under it, or Redis was down) was not acknowledged: it is
     sent again to another gateway, as a new request (its body says which try it is), or,
-    if it carries an Idempotency-Key, as the same request with the same key and body."""
+    if it carries an Idempotency-Key, as the same request with the same key and body.
+    Acknowledged: the Idempotency-Key the origin will see (the client's, or the request
+    id) -> (path, body, request id)."""
 
     def __init__(self, gateways: list[Gateway], clients: int, per_client: int) -> None:
+        super().__init__(clients)
         self.live = list(gateways)
         self.per_client = per_client
-        self.lock = threading.Lock()
-        # What the origin must see, by the Idempotency-Key it will carry (the client's,
-        # or the request id): (path, body, request id).
-        self.acked: dict[str, tuple[str, bytes, str]] = {}
-        self.order: dict[str, list[str]] = {}  # path -> delivery keys in acceptance order
-        self.unanswered = 0
         self.refused = 0  # 503s and 409s, answered again later
-        self.unexpected: list[tuple[int, bytes]] = []
-        self.threads = [
-            threading.Thread(target=self._client, args=(t,), name=f"burst-{t}")
-            for t in range(clients)
-        ]
-
-    def start(self) -> Burst:
-        for t in self.threads:
-            t.start()
-        return self
-
-    def join(self) -> None:
-        for t in self.threads:
-            t.join(120)
-        assert not any(t.is_alive() for t in self.threads), "clients did not finish"
-
-    def count(self) -> int:
-        with self.lock:
-            return len(self.acked)
 
     def drop(self, g: Gateway) -> None:
         with self.lock:
@@ -108,16 +86,14 @@ class Burst:
         try:
             resp = request(g.port, "POST", path, json.dumps(doc).encode(), headers, timeout=15)
         except (OSError, http.client.HTTPException):
-            with self.lock:
-                self.unanswered += 1
+            self.no_answer()
             return None
         if resp.status in (503, 409):  # store unavailable, or the same key being accepted
             with self.lock:
                 self.refused += 1
             return None
         if resp.status not in (200, 202):
-            with self.lock:
-                self.unexpected.append((resp.status, resp.body))
+            self.unexpected_answer(resp.status, resp.body)
             raise StopIteration
         rid = (
             resp.json()["id"]
@@ -125,10 +101,7 @@ class Burst:
             else resp.headers["content-location"].split("/")[-2]
         )
         key = headers.get("Idempotency-Key", rid)
-        with self.lock:
-            if key not in self.acked:  # a replay acknowledges the same request again
-                self.acked[key] = (path, json.dumps(doc).encode(), rid)
-                self.order.setdefault(path, []).append(key)
+        self.ack(key, path, (path, json.dumps(doc).encode(), rid))
         return resp
 
     def _client(self, t: int) -> None:
@@ -173,14 +146,6 @@ def assert_all_succeeded(burst: Burst, g: Gateway) -> None:
     with ThreadPoolExecutor(4) as pool:
         states = dict(zip(rids, pool.map(state, rids), strict=True))
     assert {rid: s for rid, s in states.items() if s != "succeeded"} == {}
-
-
-def drained(g: Gateway) -> Callable[[], bool]:
-    def check() -> bool:
-        counts: dict[str, int] = g.admin("GET", "/api/requests/counts").json()["counts"]
-        return counts["queued"] + counts["in_flight"] == 0
-
-    return check
 
 
 def test_three_gateways_sigkill_and_sigterm_mid_burst_lose_nothing(
