@@ -31,6 +31,7 @@ from typing import Any
 
 from aiohttp import web
 
+from support.loopback import LoopbackServer
 from support.origin import free_port
 
 
@@ -67,28 +68,22 @@ class Gate:
 
 
 @dataclass
-class CrudOrigin:
-    host: str = "127.0.0.1"
-    port: int = 0
+class CrudOrigin(LoopbackServer):
+    thread_name = "crud-origin"
+    what = "CRUD origin"
+
     tables: dict[str, dict[str, Any]] = field(default_factory=dict)
     modified: dict[str, float] = field(default_factory=dict)
     cache_control: dict[str, str] = field(default_factory=dict)
     reads: Counter[str] = field(default_factory=Counter)
     not_modified: Counter[str] = field(default_factory=Counter)
     writes: list[tuple[str, str]] = field(default_factory=list)
-    loop: asyncio.AbstractEventLoop | None = None
-    _runner: web.AppRunner | None = None
-    _thread: threading.Thread | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _next_id: int = 100
 
     def __post_init__(self) -> None:
         self.write_gate = Gate(self)
         self.stream_gate = Gate(self, is_open=False)
-
-    @property
-    def url(self) -> str:
-        return f"http://{self.host}:{self.port}"
 
     def put(self, coll: str, item_id: str, value: Any) -> None:
         """Set a row directly, as another client of the origin would (no gateway)."""
@@ -211,52 +206,11 @@ class CrudOrigin:
         app.router.add_route("*", "/{coll}/{id}/{sub}", self._sub)
         return app
 
-    async def _listen(self, sock: Any = None) -> None:
-        self._runner = web.AppRunner(self._app(), access_log=None, shutdown_timeout=0.5)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, self.host, self.port, reuse_address=True)
-        await site.start()
-
-    def _on_loop(self, coro: Any, timeout: float = 10) -> Any:
-        assert self.loop is not None
-        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
-
-    def down(self) -> None:
-        """Stop listening: the gateway gets "connection refused" until `up()`."""
-
-        async def close() -> None:
-            if self._runner is not None:
-                await self._runner.cleanup()
-                self._runner = None
-
-        self._on_loop(close())
-
-    def up(self) -> None:
-        if self._runner is None:
-            self._on_loop(self._listen())
-
-    def start(self) -> CrudOrigin:
+    def _bind(self) -> None:
         self.port = self.port or free_port()
-        ready = threading.Event()
-
-        def main() -> None:
-            self.loop = asyncio.new_event_loop()
-            self.loop.run_until_complete(self._listen())
-            ready.set()
-            self.loop.run_forever()
-            if self._runner is not None:
-                self.loop.run_until_complete(self._runner.cleanup())
-            self.loop.close()
-
-        self._thread = threading.Thread(target=main, name="crud-origin", daemon=True)
-        self._thread.start()
-        if not ready.wait(10):
-            raise RuntimeError("CRUD origin did not start")
-        return self
 
     def stop(self) -> None:
         if self.loop and self._thread:
             self.stream_gate.open()
             self.write_gate.open()
-            self.loop.call_soon_threadsafe(self.loop.stop)
-            self._thread.join(10)
+        super().stop()

@@ -32,6 +32,8 @@ from typing import Any
 
 from aiohttp import web
 
+from support.loopback import LoopbackServer
+
 
 @dataclass
 class Recorded:
@@ -84,24 +86,19 @@ class Hook:
 
 
 @dataclass
-class LoopbackOrigin:
-    host: str = "127.0.0.1"
-    port: int = 0
+class LoopbackOrigin(LoopbackServer):
+    thread_name = "test-origin"
+    what = "test origin"
+    handler_cancellation = True
+
     requests: list[Recorded] = field(default_factory=list)
     deliveries: list[Delivery] = field(default_factory=list)
     hooks: list[Hook] = field(default_factory=list)
-    _loop: asyncio.AbstractEventLoop | None = None
-    _runner: web.AppRunner | None = None
-    _thread: threading.Thread | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _scripts: dict[str, deque[Reply]] = field(default_factory=dict)
     _standing: dict[str, Reply] = field(default_factory=dict)
     _latency: dict[str, tuple[float, float]] = field(default_factory=dict)
     _rng: random.Random = field(default_factory=random.Random)
-
-    @property
-    def url(self) -> str:
-        return f"http://{self.host}:{self.port}"
 
     async def _echo(self, request: web.Request) -> web.Response:
         digest = hashlib.sha256()
@@ -272,68 +269,13 @@ class LoopbackOrigin:
         app.router.add_route("*", "/pool/{tail:.*}", self._pool_request)
         return app
 
-    async def _listen(self, sock: socket.socket | None = None) -> None:
-        self._runner = web.AppRunner(
-            self._app(), access_log=None, handler_cancellation=True, shutdown_timeout=0.5
-        )
-        await self._runner.setup()
-        if sock is None:
-            site: web.BaseSite = web.TCPSite(self._runner, self.host, self.port, reuse_address=True)
-        else:
-            site = web.SockSite(self._runner, sock)
-        await site.start()
-
-    def _on_loop(self, coro: Any, timeout: float = 10) -> Any:
-        assert self._loop is not None, "the origin is not running"
-        return asyncio.run_coroutine_threadsafe(coro, self._loop).result(timeout)
-
-    def down(self) -> None:
-        """Stop listening and close every connection: clients get "connection refused"
-        until `up()`. Requests being answered are cut off."""
-
-        async def close() -> None:
-            if self._runner is not None:
-                await self._runner.cleanup()
-                self._runner = None
-
-        self._on_loop(close())
-
-    def up(self) -> None:
-        """Listen again, on the same port."""
-        if self._runner is None:
-            self._on_loop(self._listen())
-
-    def start(self) -> LoopbackOrigin:
-        ready = threading.Event()
+    def _bind(self) -> socket.socket:
         sock = socket.socket()
         # So that `up()` can listen on this port again while old connections linger.
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind((self.host, self.port))
         self.port = sock.getsockname()[1]
-
-        async def serve() -> None:
-            await self._listen(sock)
-            ready.set()
-
-        def main() -> None:
-            self._loop = asyncio.new_event_loop()
-            self._loop.run_until_complete(serve())
-            self._loop.run_forever()
-            if self._runner is not None:
-                self._loop.run_until_complete(self._runner.cleanup())
-            self._loop.close()
-
-        self._thread = threading.Thread(target=main, name="test-origin", daemon=True)
-        self._thread.start()
-        if not ready.wait(10):
-            raise RuntimeError("test origin did not start")
-        return self
-
-    def stop(self) -> None:
-        if self._loop and self._thread:
-            self._loop.call_soon_threadsafe(self._loop.stop)
-            self._thread.join(10)
-            self._loop = None
+        return sock
 
 
 def free_port() -> int:
