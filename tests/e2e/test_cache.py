@@ -11,8 +11,7 @@ import http.client
 import json
 import threading
 import uuid
-from collections.abc import Callable, Iterator
-from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -39,21 +38,8 @@ async:
 
 
 @pytest.fixture(scope="module")
-def crud() -> Iterator[CrudOrigin]:
-    o = CrudOrigin().start()
-    yield o
-    o.stop()
-
-
-@pytest.fixture(scope="module")
-def g(
-    module_gateway_factory: Callable[..., Gateway],
-    tmp_path_factory: pytest.TempPathFactory,
-    crud: CrudOrigin,
-) -> Gateway:
-    config: Path = tmp_path_factory.mktemp("config") / "forebay.yaml"
-    config.write_text(CONFIG)
-    return module_gateway_factory(config=str(config), origin_url=crud.url)
+def g(crud_gateway: Callable[[str], Gateway]) -> Gateway:
+    return crud_gateway(CONFIG)
 
 
 def coll() -> str:
