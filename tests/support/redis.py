@@ -45,7 +45,7 @@ def start_redis(workdir: Path, aof: bool = False, port: int | None = None) -> Re
     with the same `workdir` and `port`, it comes back with everything it acknowledged."""
     binary = shutil.which("redis-server")
     if binary is None:
-        message = "redis-server is not installed; the Redis rate-limit tests need it"
+        message = "redis-server is not installed; the Redis tests need it"
         if os.environ.get("CI", "").lower() == "true":
             pytest.fail(message)
         pytest.skip(message)
