@@ -37,6 +37,7 @@ class ConnectionDeadline:
         "_loop",
         "_on_expiry",
         "_timer",
+        "_timer_at",
         "keep_alive",
         "paused",
         "phase",
@@ -55,15 +56,27 @@ class ConnectionDeadline:
         self.keep_alive = keep_alive
         self._on_expiry = on_expiry
         self._timer: asyncio.TimerHandle | None = None
+        self._timer_at = 0.0  # when the armed timer fires (loop time)
         self.phase = Phase.BUSY
         self.since = 0.0
         self.paused = False  # the gateway stopped reading: the client is not to blame
 
     def enter(self, phase: Phase) -> None:
         self.phase = phase
-        self.since = self._loop.time()
-        if phase is not Phase.BUSY and self._timer is None:
-            self._timer = self._loop.call_later(self._allowed(phase), self._check)
+        self.since = now = self._loop.time()
+        if phase is Phase.BUSY:
+            return
+        due = now + self._allowed(phase)
+        # A timer already armed for later serves; re-arm only for a nearer deadline (a
+        # header timeout shorter than the keep-alive timeout, say).
+        if self._timer is None or due < self._timer_at:
+            self._arm(due - now)
+
+    def _arm(self, delay: float) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+        self._timer_at = self._loop.time() + delay
+        self._timer = self._loop.call_later(delay, self._check)
 
     def touch(self) -> None:
         """Bytes arrived: the body timeout counts from now."""
@@ -92,4 +105,4 @@ class ConnectionDeadline:
         if left <= 0:
             self._on_expiry(phase)
         else:
-            self._timer = self._loop.call_later(left, self._check)
+            self._arm(left)

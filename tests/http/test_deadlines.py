@@ -128,3 +128,17 @@ def test_cancel_stops_the_timer(clock: Clock) -> None:
     deadline.cancel()
     loop.advance(100)
     assert expired == []
+
+
+def test_a_nearer_deadline_is_not_held_up_by_a_timer_armed_for_later() -> None:
+    loop = ManualLoop()
+    expired: list[Phase] = []
+    limits = ConnectionLimits(header_timeout=1, body_timeout=30)
+    deadline = ConnectionDeadline(loop, limits, KEEP_ALIVE, expired.append)  # type: ignore[arg-type]
+    deadline.enter(Phase.IDLE)  # armed for the 5 s keep-alive timeout
+    loop.advance(0.5)
+    deadline.enter(Phase.HEADERS)  # due at 1.5 s, not at 5 s
+    loop.advance(0.9)
+    assert expired == []
+    loop.advance(0.2)
+    assert expired == [Phase.HEADERS]
