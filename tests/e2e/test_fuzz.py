@@ -111,7 +111,11 @@ CASES: dict[str, bytes] = {
 
 @pytest.fixture(scope="module")
 def g(module_gateway_factory: Callable[..., Gateway]) -> Iterator[Gateway]:
-    gw = module_gateway_factory()
+    # Short header and keep-alive timeouts: the slow-loris case is cut off, and the raw
+    # exchanges (which read until the gateway closes) end, in seconds rather than ten.
+    gw = module_gateway_factory(
+        env={"FOREBAY_LIMITS__HEADER_TIMEOUT": "2", "FOREBAY_LIMITS__KEEP_ALIVE": "1"}
+    )
     yield gw
     assert gw.proc is not None and gw.proc.poll() is None, "the gateway died"
 
