@@ -12,7 +12,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from support.burst import AckBurst, drained
+from support.burst import AckBurst, assert_delivered_once_in_order, drained
 from support.gateway import Gateway, request, wait_until
 from support.origin import LoopbackOrigin, Reply
 
@@ -85,27 +85,11 @@ def test_sigkill_twice_during_a_burst_loses_nothing_acknowledged(
     wait_until(drained(g), timeout=60, what="the queue to drain")
 
     seen = origin.recorded("/rec/crash/")
-    keys_by_body: dict[bytes, set[str | None]] = {}
-    first_delivery: dict[str, int] = {}
-    for i, d in enumerate(seen):
-        keys_by_body.setdefault(d.body, set()).add(d.key)
-        if d.key is not None:
-            first_delivery.setdefault(d.key, i)
-    # A repeated delivery is the same request, with the same key as the first.
-    assert {b: k for b, k in keys_by_body.items() if len(k) != 1} == {}
-    # Every acknowledged request reached the origin, with its id as the key.
-    missing = [rid for rid in burst.acked if rid not in first_delivery]
-    assert missing == [], f"{len(missing)} acknowledged requests never delivered"
-    for rid, (path, body) in burst.acked.items():
-        d = seen[first_delivery[rid]]
-        assert (d.path, d.body) == (path, body), rid
+    # Every acknowledged request reached the origin (with its id as the key), per path in
+    # acceptance order, and a repeated delivery is the same request with the same key.
+    repeats = assert_delivered_once_in_order(burst.acked, burst.order, seen)
     # Only deliveries in flight at a crash are repeated: a few per kill, not a replay.
-    repeats = len(seen) - len(first_delivery)
     assert repeats <= 2 * CONCURRENCY, repeats
-    # Per key, in acceptance order (acknowledged ones of a client are in its send order).
-    for path, ids in burst.order.items():
-        positions = [first_delivery[rid] for rid in ids]
-        assert positions == sorted(positions), path
 
     def state(rid: str) -> str:
         resp = request(g.port, "GET", f"/_forebay/requests/{rid}", timeout=10)

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 from support.burst import AckBurst, drained
+from support.burst import assert_delivered_once_in_order as delivered_once_in_order
 from support.gateway import Gateway, Response, request, wait_until
 from support.origin import Delivery, LoopbackOrigin
 from support.redis import RedisServer, start_redis
@@ -116,25 +117,9 @@ class Burst(AckBurst[tuple[str, bytes, str]]):
 
 
 def assert_delivered_once_in_order(burst: Burst, seen: list[Delivery]) -> int:
-    """Every acknowledged request reached the origin, per key in acceptance order, and a
-    body reached it twice only as the same request, with the same Idempotency-Key. The
-    number of repeated deliveries."""
-    keys_by_body: dict[bytes, set[str | None]] = {}
-    first_delivery: dict[str, int] = {}
-    for i, d in enumerate(seen):
-        keys_by_body.setdefault(d.body, set()).add(d.key)
-        if d.key is not None:
-            first_delivery.setdefault(d.key, i)
-    assert {b: k for b, k in keys_by_body.items() if len(k) != 1} == {}
-    missing = [key for key in burst.acked if key not in first_delivery]
-    assert missing == [], f"{len(missing)} acknowledged requests never delivered"
-    for key, (path, body, _) in burst.acked.items():
-        d = seen[first_delivery[key]]
-        assert (d.path, d.body) == (path, body), key
-    for path, keys in burst.order.items():
-        positions = [first_delivery[key] for key in keys]
-        assert positions == sorted(positions), path
-    return len(seen) - len(first_delivery)
+    """The shared delivery checks, on what this burst keeps of each acknowledged request."""
+    acked = {key: (path, body) for key, (path, body, _) in burst.acked.items()}
+    return delivered_once_in_order(acked, burst.order, seen)
 
 
 def assert_all_succeeded(burst: Burst, g: Gateway) -> None:

@@ -5,10 +5,11 @@ reached the origin, per path in acceptance order."""
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from typing import Generic, Self, TypeVar
 
 from support.gateway import Gateway
+from support.origin import Delivery
 
 Acked = TypeVar("Acked")
 
@@ -69,3 +70,28 @@ def drained(g: Gateway) -> Callable[[], bool]:
         return counts["queued"] + counts["in_flight"] == 0
 
     return check
+
+
+def assert_delivered_once_in_order(
+    acked: Mapping[str, tuple[str, bytes]], order: Mapping[str, list[str]], seen: Sequence[Delivery]
+) -> int:
+    """Every acknowledged request (by the key it is delivered with: its path and body)
+    reached the origin, per path in acceptance order (`order`), and a body reached it twice
+    only as the same request, with the same Idempotency-Key. The number of repeated
+    deliveries."""
+    keys_by_body: dict[bytes, set[str | None]] = {}
+    first_delivery: dict[str, int] = {}
+    for i, d in enumerate(seen):
+        keys_by_body.setdefault(d.body, set()).add(d.key)
+        if d.key is not None:
+            first_delivery.setdefault(d.key, i)
+    assert {b: k for b, k in keys_by_body.items() if len(k) != 1} == {}
+    missing = [key for key in acked if key not in first_delivery]
+    assert missing == [], f"{len(missing)} acknowledged requests never delivered"
+    for key, (path, body) in acked.items():
+        d = seen[first_delivery[key]]
+        assert (d.path, d.body) == (path, body), key
+    for path, keys in order.items():
+        positions = [first_delivery[key] for key in keys]
+        assert positions == sorted(positions), path
+    return len(seen) - len(first_delivery)
