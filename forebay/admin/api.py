@@ -22,7 +22,7 @@ from forebay.admin.requests_api import requests_router
 from forebay.admin.schema_rules import RATE, nullable_pattern
 from forebay.catalog.endpoint import CachePolicy, Endpoint, EndpointPolicy
 from forebay.gateway.exchange import new_request_id
-from forebay.gateway.problem import PROBLEM_BASE
+from forebay.gateway.problem import problem_body
 from forebay.store.consumers import check_rate
 
 log = structlog.get_logger("forebay.admin")
@@ -111,15 +111,9 @@ def _problem(status: int, title: str, detail: Any, headers: dict[str, str] | Non
         500: "internal-error",
     }.get(status, "admin-error")
     request_id = new_request_id()
-    body = {
-        "type": PROBLEM_BASE + slug,
-        "title": title,
-        "status": status,
-        "detail": detail,
-        "request_id": request_id,
-    }
+    body = problem_body(status, slug, title, detail, request_id)
     headers = {**(headers or {}), "X-Request-Id": request_id}
-    return JSONResponse(body, status, headers=headers, media_type="application/problem+json")
+    return Response(body, status, headers=headers, media_type="application/problem+json")
 
 
 def create_admin_app(runtime: Any, token: str) -> FastAPI:

@@ -18,8 +18,9 @@ Send = Callable[[dict[str, Any]], Awaitable[None]]
 
 
 def problem_body(
-    status: int, slug: str, title: str, detail: str, request_id: str, **extra: Any
+    status: int, slug: str, title: str, detail: Any, request_id: str, **extra: Any
 ) -> bytes:
+    """`detail` is text, or (for the admin API's invalid input) a list of the problems."""
     body = {
         "type": PROBLEM_BASE + slug,
         "title": title,
