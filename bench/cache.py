@@ -56,6 +56,7 @@ from bench.nginx_proxy import BODY, LOAD_CPU, PATH, PROXY_CPU, start_origin, sta
 from bench.report import (
     add_json_option,
     add_wrk_options,
+    check_wrk_options,
     cpu_line,
     fmt_list,
     pct,
@@ -127,8 +128,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     add_wrk_options(parser, "connections (64)")
     add_json_option(parser)
     args = parser.parse_args(argv)
-    if args.runs < 1 or args.duration <= 0 or args.connections < 1 or args.warmup < 0:
-        parser.error("--runs and --connections must be >= 1, --duration > 0, --warmup >= 0")
+    check_wrk_options(parser, args)
     return args
 
 

@@ -61,6 +61,7 @@ from bench.report import (
     add_json_option,
     add_wrk_options,
     busy_lines,
+    check_wrk_options,
     cpu_line,
     fmt_list,
     pct,
@@ -138,8 +139,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     add_wrk_options(parser, "connections for the throughput run (64)")
     add_json_option(parser)
     args = parser.parse_args(argv)
-    if args.runs < 1 or args.duration <= 0 or args.connections < 1 or args.warmup < 0:
-        parser.error("--runs and --connections must be >= 1, --duration > 0, --warmup >= 0")
+    check_wrk_options(parser, args)
     return args
 
 

@@ -32,6 +32,12 @@ def add_wrk_options(parser: argparse.ArgumentParser, connections_help: str) -> N
     )
 
 
+def check_wrk_options(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """Refuse (exit 2, naming the options) what `add_wrk_options` cannot run with."""
+    if args.runs < 1 or args.duration <= 0 or args.connections < 1 or args.warmup < 0:
+        parser.error("--runs and --connections must be >= 1, --duration > 0, --warmup >= 0")
+
+
 def add_json_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="also print the figures as JSON")
 
