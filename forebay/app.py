@@ -35,6 +35,7 @@ from forebay.store import Store, open_store, report_durability
 from forebay.store.cache import MemoryResponseCache
 from forebay.store.limiter import Limiter, MemoryLimiter
 from forebay.store.redis_cache import BroadcastCache
+from forebay.store.redis_conn import Durability
 
 log = structlog.get_logger("forebay")
 
@@ -100,6 +101,7 @@ class Runtime:
         self.settings = settings
         self.catalog = CatalogRef()
         self.store: Store | None = None
+        self.durability: Durability | None = None  # what a crash of the store could cost
         self.session: aiohttp.ClientSession | None = None
         self.writer: GroupCommitWriter | None = None
         self.dispatcher: Dispatcher | None = None
@@ -131,7 +133,7 @@ class Runtime:
             return
         self._started = True
         self.store = await open_store(self.settings.store)
-        await report_durability(self.store)
+        self.durability = await report_durability(self.store)
         await self.refresh_catalog(force=True)
         await self.refresh_keyring(force=True)
         self._tasks.append(asyncio.create_task(self._watch_catalog(), name="catalog-watcher"))

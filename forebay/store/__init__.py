@@ -11,6 +11,7 @@ from forebay.store import base
 from forebay.store.base import EndpointStore
 from forebay.store.consumers import ConsumerStore
 from forebay.store.errors_log import ErrorLog
+from forebay.store.redis_conn import Durability
 
 log = structlog.get_logger("forebay")
 
@@ -53,16 +54,20 @@ async def open_store(url: str) -> Store:
     )
 
 
-async def report_durability(store: Store) -> bool | None:
+async def report_durability(store: Store) -> Durability:
     """Say at start whether a 202 survives a crash of the store's server: the
-    `forebay_store_durable` gauge, and a warning when it may not (docs/redis.md)."""
+    `forebay_store_durable` gauge, and a warning when it may not (docs/redis.md). The
+    dashboard shows the answer too."""
     from forebay.store.redis_conn import STORE_DURABLE
     from forebay.store.redis_store import RedisStore
 
     if not isinstance(store, RedisStore):
-        durable = store.url.startswith("sqlite://")  # fsynced commits; memory is for tests
-        STORE_DURABLE.set(int(durable))
-        return durable
+        if store.url.startswith("sqlite://"):
+            d = Durability(True, "SQLite commits each batch with synchronous=FULL")
+        else:
+            d = Durability(False, "the memory store forgets everything when the process ends")
+        STORE_DURABLE.set(int(bool(d.durable)))
+        return d
     d = await store.durability()
     STORE_DURABLE.set(-1 if d.durable is None else int(d.durable))
     if d.durable is not True:
@@ -72,7 +77,7 @@ async def report_durability(store: Store) -> bool | None:
             store=store.url,
             detail=d.detail,
         )
-    return d.durable
+    return d
 
 
 __all__ = ["ConsumerStore", "EndpointStore", "ErrorLog", "Store", "open_store", "report_durability"]
