@@ -17,7 +17,7 @@ from forebay.admin import metrics
 from forebay.admin.auth import AdminAuth
 from forebay.admin.cache_api import cache_router
 from forebay.admin.consumers_api import consumers_router, errors_router
-from forebay.admin.dashboard import install_dashboard
+from forebay.admin.dashboard import StoreStatus, install_dashboard, store_status
 from forebay.admin.requests_api import requests_router
 from forebay.admin.schema_rules import RATE, nullable_pattern
 from forebay.catalog.endpoint import CachePolicy, Endpoint, EndpointPolicy
@@ -87,6 +87,11 @@ class BulkResult(BaseModel):
 class Health(BaseModel):
     status: str
     version: str
+
+
+class Status(BaseModel):
+    version: str
+    store: StoreStatus
 
 
 def _in_state(e: Endpoint, state: State | None) -> bool:
@@ -176,6 +181,12 @@ def create_admin_app(runtime: Any, token: str) -> FastAPI:
     async def prometheus() -> Response:
         body, content_type = metrics.exposition()
         return Response(body, media_type=content_type)
+
+    @api.get("/status", response_model=Status, tags=["health"])
+    async def status() -> Status:
+        """This gateway's version and its store: whether an acknowledged request survives
+        a crash of the store's server, as the dashboard's banner says."""
+        return Status(version=forebay.__version__, store=store_status(runtime))
 
     async def _get(endpoint_id: str) -> Endpoint:
         found: Endpoint | None = await runtime.store.endpoints.get(endpoint_id)

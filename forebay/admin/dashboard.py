@@ -13,11 +13,12 @@ from functools import cache
 from pathlib import Path
 from string import Template
 from typing import Annotated, Any
-from urllib.parse import quote
+from urllib.parse import quote, unquote, urlsplit, urlunsplit
 
 from fastapi import APIRouter, Cookie, FastAPI, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
+from pydantic import BaseModel, Field
 
 from forebay import __version__
 from forebay.admin.import_api import import_router
@@ -52,6 +53,80 @@ SECURITY_HEADERS = {
 
 SessionCookie = Annotated[str | None, Cookie(alias=COOKIE)]
 
+DURABILITY_DOCS = "https://forebay.dev/redis/#running-redis-so-that-a-202-is-a-promise"
+
+
+class StoreStatus(BaseModel):
+    url: str = Field(description="The store's URL, with any password replaced by ***.")
+    durable: bool | None = Field(
+        description="True when every acknowledged (202) request survives a crash of the "
+        "store's server, false when it may not, null when the server would not say "
+        "(Redis with CONFIG disabled). Checked when the gateway started."
+    )
+    detail: str = Field(description="What the answer rests on.")
+
+
+def public_url(url: str) -> str:
+    """The store URL fit for a page or a script's output: a password in it, before the
+    host or as the `password` parameter redis-py also reads, is replaced by ***."""
+    parts = urlsplit(url)
+    netloc = parts.netloc
+    if parts.password is not None:
+        netloc = f"{parts.username or ''}:***@{netloc.rpartition('@')[2]}"
+    pairs = parts.query.split("&") if parts.query else []
+    query = "&".join(
+        "password=***" if unquote(pair.partition("=")[0]).lower() == "password" else pair
+        for pair in pairs
+    )
+    if (netloc, query) == (parts.netloc, parts.query):
+        return url  # as given: urlunsplit would turn memory:// into memory:
+    return urlunsplit(parts._replace(netloc=netloc, query=query))
+
+
+def store_status(runtime: Any) -> StoreStatus:
+    url: str = runtime.settings.store
+    found = runtime.durability
+    if found is None:  # only before the runtime has started
+        return StoreStatus(url=public_url(url), durable=None, detail="not checked yet")
+    return StoreStatus(url=public_url(url), durable=found.durable, detail=found.detail)
+
+
+def _store_banner(status: StoreStatus) -> str:
+    """What a crash of the store could cost, above every page: loud for a Redis that may
+    lose acknowledged requests (the 202 promise rests on its persistence), mild for the
+    memory store, nothing for SQLite or a Redis that keeps them."""
+    url, detail = html.escape(status.url), html.escape(status.detail)
+    if status.url.startswith("memory://"):
+        return (
+            '<p class="store-notice" role="note">The store is in memory '
+            f"(<code>{url}</code>): everything it holds, endpoint settings, consumers and "
+            "queued requests, is lost when the gateway stops.</p>"
+        )
+    if not status.url.startswith(("redis://", "rediss://")) or status.durable is True:
+        return ""
+    fix = (
+        "Run Redis with <code>appendonly yes</code> and <code>appendfsync always</code> "
+        "(in <code>redis.conf</code>, or <code>CONFIG SET</code> then "
+        "<code>CONFIG REWRITE</code>) and restart the gateway; see "
+        f'<a href="{DURABILITY_DOCS}">running Redis so that a 202 is a promise</a> '
+        "(docs/redis.md)."
+    )
+    if status.durable is False:
+        kind, title = "lossy", "Acknowledged requests may be lost if Redis crashes"
+        why = f"Redis at <code>{url}</code>: {detail}."
+    else:
+        kind, title = "unknown", "Cannot tell whether acknowledged requests survive a Redis crash"
+        why = (
+            f"The Redis server at <code>{url}</code> does not say how it persists data: "
+            f"{detail}. Check its persistence settings yourself (managed services often "
+            "disable <code>CONFIG</code>)."
+        )
+    return (
+        f'<section class="store-alert {kind}" id="store-alert" role="alert" '
+        'aria-labelledby="store-alert-title">'
+        f'<h2 id="store-alert-title">{title}</h2><p>{why}</p><p>{fix}</p></section>'
+    )
+
 
 @cache
 def _template(name: str) -> Template:
@@ -66,11 +141,14 @@ def _nav(current: str) -> str:
     return "\n".join(links)
 
 
-def render(page: str, title: str, current: str, csrf: str, **values: str) -> HTMLResponse:
+def render(
+    page: str, title: str, current: str, csrf: str, banner: str = "", **values: str
+) -> HTMLResponse:
     body = _template(page).substitute(**values)
     text = _template("base").substitute(
         title=html.escape(title),
         nav=_nav(current) if csrf else "",
+        banner=banner,
         csrf=html.escape(csrf),
         body=body,
         script=page,
@@ -80,8 +158,11 @@ def render(page: str, title: str, current: str, csrf: str, **values: str) -> HTM
     return HTMLResponse(text, headers=SECURITY_HEADERS)
 
 
-def pages_router(sessions: Sessions) -> APIRouter:
+def pages_router(sessions: Sessions, runtime: Any) -> APIRouter:
     router = APIRouter(include_in_schema=False)
+
+    def banner() -> str:
+        return _store_banner(store_status(runtime))
 
     def login_redirect(request: Request) -> Response:
         target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
@@ -92,7 +173,7 @@ def pages_router(sessions: Sessions) -> APIRouter:
             if not sessions.valid(session):
                 return login_redirect(request)
             assert session is not None
-            return render(name, title, path, sessions.csrf_token(session))
+            return render(name, title, path, sessions.csrf_token(session), banner())
 
         router.add_api_route(path, show, methods=["GET"], name=f"page-{name}")
 
@@ -105,8 +186,11 @@ def pages_router(sessions: Sessions) -> APIRouter:
             return login_redirect(request)
         assert session is not None
         csrf = sessions.csrf_token(session)
-        return render("request", "Request", "/requests", csrf, id=html.escape(request_id))
+        text = html.escape(request_id)
+        return render("request", "Request", "/requests", csrf, banner(), id=text)
 
+    # No banner before the token is given: the store's address and settings are the
+    # admin's business.
     @router.get("/login")
     async def login_page() -> Response:
         return render("login", "Log in", "", "")
@@ -128,6 +212,6 @@ def install_dashboard(app: FastAPI, api: APIRouter, runtime: Any, token: str) ->
     api.include_router(stats_router())
     api.include_router(import_router(runtime))
     app.include_router(session_router(sessions))
-    app.include_router(pages_router(sessions))
+    app.include_router(pages_router(sessions, runtime))
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     document_problems(app)
