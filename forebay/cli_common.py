@@ -12,7 +12,8 @@ from typing import Any, NoReturn, TypeVar
 import click
 
 from forebay.errors import ConfigError, ForebayError, SpecError
-from forebay.settings import Settings, load_settings
+from forebay.settings import Settings
+from forebay.settings_load import load_settings
 
 T = TypeVar("T")
 

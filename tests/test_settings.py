@@ -5,7 +5,8 @@ from pathlib import Path
 import pytest
 
 from forebay.errors import ConfigError
-from forebay.settings import load_settings, parse_listen
+from forebay.settings import parse_listen
+from forebay.settings_load import load_settings
 
 
 def test_precedence_file_then_env_then_flags(tmp_path: Path) -> None:
