@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 from forebay.gateway.exchange import new_request_id
 from forebay.gateway.problem import PROBLEM_BASE
-from forebay.http.cycle import STATUS_LINES
+from forebay.http.cycle import STATUS_LINES, RequestCycle
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,3 +74,22 @@ INTERNAL = Problem(
     "The gateway failed while handling this request; the error is logged with this "
     "request id. Retry, and report it with the id if it persists.",
 )
+
+
+async def send_internal_error(cycle: RequestCycle, request_id: str) -> None:
+    """The 500 for a request whose app raised before starting its answer; the connection
+    is closed after it."""
+    cycle.keep_alive = False
+    body = INTERNAL.body(request_id)
+    await cycle.send(
+        {
+            "type": "http.response.start",
+            "status": 500,
+            "headers": [
+                (b"content-type", b"application/problem+json"),
+                (b"content-length", str(len(body)).encode()),
+                (b"x-request-id", request_id.encode()),
+            ],
+        }
+    )
+    await cycle.send({"type": "http.response.body", "body": body})

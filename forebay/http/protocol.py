@@ -27,7 +27,7 @@ import httptools
 import structlog
 
 from forebay.gateway.exchange import new_request_id
-from forebay.http.answers import BAD_REQUEST, INTERNAL, TIMEOUT, UNAVAILABLE, Problem
+from forebay.http.answers import BAD_REQUEST, TIMEOUT, UNAVAILABLE, Problem, send_internal_error
 from forebay.http.cycle import HIGH_WATER, RequestCycle
 from forebay.http.deadlines import ConnectionDeadline, ConnectionLimits, Phase
 
@@ -221,20 +221,7 @@ class HttpProtocol(asyncio.Protocol):
             if cycle.started or cycle.disconnected:
                 self.transport.close()
                 return
-            cycle.keep_alive = False
-            body = INTERNAL.body(request_id)
-            await cycle.send(
-                {
-                    "type": "http.response.start",
-                    "status": 500,
-                    "headers": [
-                        (b"content-type", b"application/problem+json"),
-                        (b"content-length", str(len(body)).encode()),
-                        (b"x-request-id", request_id.encode()),
-                    ],
-                }
-            )
-            await cycle.send({"type": "http.response.body", "body": body})
+            await send_internal_error(cycle, request_id)
             return
         if not cycle.complete and not cycle.disconnected:
             log.error("the data plane returned without completing a response")
