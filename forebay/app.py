@@ -18,9 +18,10 @@ from forebay.catalog.importer import import_files
 from forebay.catalog.merge import merge_import, seed_policies
 from forebay.consumers import seed_consumers
 from forebay.dispatch.callbacks import CallbackSender
-from forebay.dispatch.dispatcher import Dispatcher, release_dead_owners
+from forebay.dispatch.dispatcher import Dispatcher, lease_owner, release_dead_owners
 from forebay.dispatch.limits import ConcurrencyLimit, FixedLimit, OriginGovernor
 from forebay.dispatch.model import AcceptedRequest
+from forebay.dispatch.sharing import SharedGovernor
 from forebay.dispatch.writer import GroupCommitWriter
 from forebay.gateway.cache import Cache
 from forebay.gateway.capture import ErrorCapture
@@ -147,6 +148,7 @@ class Runtime:
                 self.store.requests, self.settings.async_.idempotency_ttl
             )
             await release_dead_owners(self.store.requests)
+            await self._share_governor(self.store)
             if isinstance(self.cache, BroadcastCache):
                 await self._share_cache(self.cache)
             self.dispatcher = Dispatcher(
@@ -164,7 +166,24 @@ class Runtime:
             )
             self.dispatcher.on_done.append(self._completed)
             self.dispatcher.start()
+            if isinstance(self.limit, SharedGovernor):
+                self.limit.on_more = self.dispatcher.notify
+                self.limit.start()
             self._tasks.append(asyncio.create_task(self._upkeep(), name="queue-upkeep"))
+
+    async def _share_governor(self, store: Store) -> None:
+        """Several processes on one store (`--workers`, instances on one Redis) share
+        one in-flight limit to the origin (docs/governor.md)."""
+        shared = self.settings.workers > 1 or self.settings.store.startswith(
+            ("redis://", "rediss://")
+        )
+        if not (shared and self.settings.governor.enabled):
+            return
+        self.limit = SharedGovernor(self.settings.governor.policy(), store.governor, lease_owner())
+        try:
+            await self.limit.sync()
+        except Exception:
+            log.warning("governor: no share yet; syncing in the background", exc_info=True)
 
     async def _share_cache(self, cache: BroadcastCache) -> None:
         """Invalidations go through Redis pub/sub; serve once subscribed if Redis allows."""
@@ -195,6 +214,8 @@ class Runtime:
         steps = []
         if self.dispatcher:
             steps.append(self.dispatcher.stop(grace))
+        if isinstance(self.limit, SharedGovernor):
+            steps.append(self.limit.stop())
         if self.callbacks:
             steps.append(self.callbacks.close())
         if self.writer:
@@ -252,7 +273,12 @@ class Runtime:
             metrics.ORIGIN_INFLIGHT.set(getattr(self.limit, "in_flight", 0))
             return
         g = self.limit.governor
-        metrics.GOVERNOR_LIMIT.set(g.limit)
+        if isinstance(self.limit, SharedGovernor) and self.limit.share is not None:
+            metrics.GOVERNOR_LIMIT.set(self.limit.share.slots)
+            metrics.GOVERNOR_SHARED_LIMIT.set(self.limit.share.limit)
+            metrics.GOVERNOR_MEMBERS.set(self.limit.share.members)
+        else:
+            metrics.GOVERNOR_LIMIT.set(g.limit)
         metrics.ORIGIN_INFLIGHT.set(g.in_flight)
         metrics.BREAKER_OPEN.set({"closed": 0, "half_open": 1, "open": 2}[g.breaker.value])
         if g.min_rtt is not None:

@@ -13,7 +13,7 @@ from functools import cache
 from pathlib import Path
 from string import Template
 from typing import Annotated, Any
-from urllib.parse import quote, unquote, urlsplit, urlunsplit
+from urllib.parse import quote
 
 from fastapi import APIRouter, Cookie, FastAPI, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -25,6 +25,7 @@ from forebay.admin.import_api import import_router
 from forebay.admin.openapi_doc import document_problems
 from forebay.admin.session import COOKIE, Sessions, session_router
 from forebay.admin.stats import stats_router
+from forebay.store.redis_conn import public_url
 
 HERE = Path(__file__).parent
 TEMPLATES = HERE / "templates"
@@ -64,23 +65,6 @@ class StoreStatus(BaseModel):
         "(Redis with CONFIG disabled). Checked when the gateway started."
     )
     detail: str = Field(description="What the answer rests on.")
-
-
-def public_url(url: str) -> str:
-    """The store URL fit for a page or a script's output: a password in it, before the
-    host or as the `password` parameter redis-py also reads, is replaced by ***."""
-    parts = urlsplit(url)
-    netloc = parts.netloc
-    if parts.password is not None:
-        netloc = f"{parts.username or ''}:***@{netloc.rpartition('@')[2]}"
-    pairs = parts.query.split("&") if parts.query else []
-    query = "&".join(
-        "password=***" if unquote(pair.partition("=")[0]).lower() == "password" else pair
-        for pair in pairs
-    )
-    if (netloc, query) == (parts.netloc, parts.query):
-        return url  # as given: urlunsplit would turn memory:// into memory:
-    return urlunsplit(parts._replace(netloc=netloc, query=query))
 
 
 def store_status(runtime: Any) -> StoreStatus:

@@ -86,6 +86,16 @@ GOVERNOR_LIMIT = Gauge(
     "How many requests the governor lets be in flight to the origin.",
     multiprocess_mode="sum",
 )
+GOVERNOR_SHARED_LIMIT = Gauge(
+    "forebay_governor_shared_limit",
+    "The in-flight limit all processes on one store share (absent when not shared).",
+    multiprocess_mode="max",
+)
+GOVERNOR_MEMBERS = Gauge(
+    "forebay_governor_members",
+    "How many processes share the governor's limit.",
+    multiprocess_mode="max",
+)
 ORIGIN_INFLIGHT = Gauge(
     "forebay_origin_inflight",
     "Requests in flight to the origin, live and queued deliveries together.",

@@ -133,6 +133,25 @@ class Governor:
             return None
         return _median(list(self.baselines.values()))
 
+    @property
+    def target(self) -> float:
+        """The limit it works at: while re-measuring the no-load latency, the one it
+        holds back and returns to, not the low one it measures at."""
+        return self._saved_limit if self._measuring else self.limit
+
+    def rescale(self, target: float) -> None:
+        """Move the operating point to `target`, decided elsewhere (several processes
+        share one limit: another's governor changed it, or the number of processes did).
+        What it learnt in units of the limit (where queueing began, the highest good
+        limit) moves with it; the latency baselines stay."""
+        factor = max(self.settings.min_limit, target) / self.target
+        if self._measuring:
+            self._saved_limit *= factor
+        else:
+            self.limit = min(self.settings.max_limit, self.limit * factor)
+        self._good *= factor
+        self._ssthresh *= factor
+
     # -- decisions --------------------------------------------------------------------
 
     def allowed(self, now: float) -> int:
@@ -149,6 +168,11 @@ class Governor:
 
     def available(self, now: float) -> int:
         return max(0, self.allowed(now) - self.in_flight)
+
+    def held_until(self) -> float:
+        """Until when nothing is sent: the origin's `Retry-After`, an open breaker."""
+        opened = self._open_until if self.breaker is Breaker.OPEN else -math.inf
+        return max(self.paused_until, opened)
 
     # -- events ---------------------------------------------------------------------------
 

@@ -11,7 +11,7 @@ from forebay.store import base
 from forebay.store.base import EndpointStore
 from forebay.store.consumers import ConsumerStore
 from forebay.store.errors_log import ErrorLog
-from forebay.store.redis_conn import Durability
+from forebay.store.redis_conn import Durability, public_url
 
 log = structlog.get_logger("forebay")
 
@@ -47,7 +47,7 @@ async def open_store(url: str) -> Store:
             await shared.open()
         except Exception as e:
             await shared.close()
-            raise RuntimeError(f"{url}: cannot reach Redis: {e}") from e
+            raise RuntimeError(f"{public_url(url)}: cannot reach Redis: {e}") from e
         return shared
     raise ConfigError(
         f"{url}: unknown store; use sqlite:///PATH, redis://HOST:PORT/DB or memory://"
@@ -74,7 +74,7 @@ async def report_durability(store: Store) -> Durability:
         log.warning(
             "THE REDIS STORE MAY LOSE ACKNOWLEDGED REQUESTS: run Redis with appendonly yes "
             "and appendfsync always (docs/redis.md)",
-            store=store.url,
+            store=public_url(store.url),
             detail=d.detail,
         )
     return d

@@ -13,6 +13,7 @@ from typing import Protocol
 from forebay.catalog.endpoint import Endpoint
 from forebay.dispatch.model import AcceptedRequest, Finish, RequestFilter
 from forebay.policy.idempotency import KeyRecord
+from forebay.policy.shared_limit import Share, SharingRules
 
 
 class EndpointStore(Protocol):
@@ -91,6 +92,17 @@ class RequestStore(Protocol):
         """Done requests whose callback has not been sent (after a restart)."""
 
 
+class GovernorStore(Protocol):
+    """The one in-flight limit that several processes' governors share
+    (forebay/policy/shared_limit.py); each call applies `sync` atomically."""
+
+    async def sync(
+        self, member: str, ratio: float, hold_for: float, initial: float, rules: SharingRules
+    ) -> Share: ...
+
+    async def leave(self, member: str) -> None: ...
+
+
 class Store(Protocol):
     url: str
 
@@ -99,5 +111,8 @@ class Store(Protocol):
 
     @property
     def requests(self) -> RequestStore: ...
+
+    @property
+    def governor(self) -> GovernorStore: ...
 
     async def close(self) -> None: ...

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from forebay.catalog.endpoint import Endpoint
 from forebay.store.consumers import MemoryConsumerStore
 from forebay.store.errors_log import MemoryErrorLog
+from forebay.store.governor import MemoryGovernorStore
 from forebay.store.memory_requests import MemoryRequestStore
 
 
@@ -43,6 +44,7 @@ class MemoryStore:
         self.requests = MemoryRequestStore()
         self.consumers = MemoryConsumerStore()
         self.errors = MemoryErrorLog()
+        self.governor = MemoryGovernorStore()
 
     async def close(self) -> None:
         pass

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import parse_qsl, urlencode
+from urllib.parse import parse_qsl, unquote, urlencode, urlsplit, urlunsplit
 
 from prometheus_client import Gauge
 from pydantic import ByteSize, TypeAdapter, ValidationError
@@ -61,6 +61,23 @@ def parse_url(url: str) -> RedisUrl:
             raise ConfigError(f"{url}: max_size is not a size such as 500MB") from e
     prefix = ours.get("prefix") or DEFAULT_PREFIX
     return RedisUrl(base + ("?" + urlencode(theirs) if theirs else ""), prefix, max_size)
+
+
+def public_url(url: str) -> str:
+    """The store URL fit for a page or a script's output: a password in it, before the
+    host or as the `password` parameter redis-py also reads, is replaced by ***."""
+    parts = urlsplit(url)
+    netloc = parts.netloc
+    if parts.password is not None:
+        netloc = f"{parts.username or ''}:***@{netloc.rpartition('@')[2]}"
+    pairs = parts.query.split("&") if parts.query else []
+    query = "&".join(
+        "password=***" if unquote(pair.partition("=")[0]).lower() == "password" else pair
+        for pair in pairs
+    )
+    if (netloc, query) == (parts.netloc, parts.query):
+        return url  # as given: urlunsplit would turn memory:// into memory:
+    return urlunsplit(parts._replace(netloc=netloc, query=query))
 
 
 def connect(url: RedisUrl) -> Any:

@@ -10,6 +10,7 @@ from typing import Any
 
 from forebay.store.redis_catalog import RedisConsumerStore, RedisEndpointStore, RedisErrorLog
 from forebay.store.redis_conn import Durability, check_durability, connect, parse_url
+from forebay.store.redis_governor import RedisGovernorStore
 from forebay.store.redis_requests import RedisRequestStore
 
 
@@ -23,6 +24,7 @@ class RedisStore:
         self.requests = RedisRequestStore(self.client, parsed.prefix, parsed.max_size)
         self.consumers = RedisConsumerStore(self.client, parsed.prefix)
         self.errors = RedisErrorLog(self.client, parsed.prefix)
+        self.governor = RedisGovernorStore(self.client, parsed.prefix)
 
     async def open(self) -> None:
         """Fail at start, with the reason, rather than on the first request."""

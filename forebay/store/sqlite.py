@@ -6,6 +6,8 @@ import sqlite3
 from collections.abc import Sequence
 
 from forebay.catalog.endpoint import Endpoint
+from forebay.store.governor import SCHEMA as GOVERNOR_SCHEMA
+from forebay.store.governor import SqliteGovernorStore
 from forebay.store.sqlite_consumers import SCHEMA as CONSUMERS_SCHEMA
 from forebay.store.sqlite_consumers import SqliteConsumerStore
 from forebay.store.sqlite_db import SqliteDatabase, sqlite_max_size, sqlite_path, transaction
@@ -79,13 +81,14 @@ class SqliteStore:
         self.url = url
         self.db = SqliteDatabase(
             sqlite_path(url),
-            ENDPOINTS_SCHEMA + REQUESTS_SCHEMA + CONSUMERS_SCHEMA + ERRORS_SCHEMA,
+            ENDPOINTS_SCHEMA + REQUESTS_SCHEMA + CONSUMERS_SCHEMA + ERRORS_SCHEMA + GOVERNOR_SCHEMA,
             sqlite_max_size(url),
         )
         self.endpoints = SqliteEndpointStore(self.db)
         self.requests = SqliteRequestStore(self.db)
         self.consumers = SqliteConsumerStore(self.db)
         self.errors = SqliteErrorLog(self.db)
+        self.governor = SqliteGovernorStore(self.db)
 
     async def open(self) -> None:
         await self.db.open()

@@ -1,0 +1,116 @@
+"""One governor's part in the in-flight limit several processes share (`--workers`, or
+gateway instances on one Redis): forebay/policy/shared_limit.py has the rule, the store
+applies it, this runs it a few times a second.
+
+Why a shared limit and not N independent governors: each would find the origin's
+capacity on its own and their sum would overshoot it, by up to N probes at once. Why
+shares synced every quarter second and not a token taken from the store per request: a
+store round trip on every delivery would sit on the hot path; a share costs one
+round trip per process per window, and live traffic is never held back anyway.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import math
+import random
+import time
+from collections.abc import Callable
+
+import structlog
+
+from forebay.dispatch.limits import OriginGovernor
+from forebay.policy.governor import GovernorSettings
+from forebay.policy.shared_limit import Share, SharingRules
+from forebay.store.base import GovernorStore
+
+log = structlog.get_logger("forebay.governor")
+
+
+class SharedGovernor(OriginGovernor):
+    """An `OriginGovernor` that may use only its share of the shared limit."""
+
+    def __init__(
+        self,
+        settings: GovernorSettings,
+        store: GovernorStore,
+        member: str,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        super().__init__(settings, clock)
+        self.store = store
+        self.member = member
+        self.rules = SharingRules(
+            window=settings.window, min_limit=settings.min_limit, max_limit=settings.max_limit
+        )
+        self.share: Share | None = None
+        self.on_more: Callable[[], None] = lambda: None  # the dispatcher's wake-up
+        self._synced_target = self.governor.target
+        self._received_hold = 0.0
+        self._task: asyncio.Task[None] | None = None
+
+    def allowed(self) -> int:
+        g = self.governor
+        allowed = g.allowed(self.clock())
+        if self.share is None:
+            return allowed
+        if allowed >= max(1, math.floor(g.target)):
+            # Not held back (paused, probing, re-measuring): the share, exactly, so
+            # that the shares of the processes add up to the limit.
+            return self.share.slots
+        return min(allowed, self.share.slots)
+
+    def available(self) -> int:
+        return max(0, self.allowed() - self.governor.in_flight)
+
+    @property
+    def slots(self) -> int:
+        """What this process may have in flight, for the metrics: shares add up to the
+        shared limit."""
+        return self.share.slots if self.share is not None else self.allowed()
+
+    async def sync(self) -> None:
+        g = self.governor
+        now = self.clock()
+        ratio = g.target / self._synced_target
+        # Only a hold of its own: one received from the others is theirs to renew.
+        held = g.held_until()
+        hold_for = held - now if held > self._received_hold + 1e-3 else 0.0
+        before = self.allowed()
+        share = await self.store.sync(self.member, ratio, hold_for, g.target, self.rules)
+        now = self.clock()
+        if share.hold_for > 0:
+            self._received_hold = now + share.hold_for
+            g.paused_until = max(g.paused_until, self._received_hold)
+        g.rescale(share.fraction)
+        self._synced_target = g.target
+        self.share = share
+        if self.allowed() > before:
+            self.on_more()
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="governor-sync")
+
+    async def _run(self) -> None:
+        failing = False
+        while True:
+            try:
+                await self.sync()
+                failing = False
+            except Exception:
+                # The last share stays: a store that is down stops accepts anyway, and
+                # the deliveries under way should finish.
+                if not failing:
+                    log.warning("governor sync failed; keeping the last share", exc_info=True)
+                failing = True
+            # Jittered, so that processes started together do not sync in lockstep.
+            await asyncio.sleep(self.rules.window * random.uniform(0.8, 1.2))
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        with contextlib.suppress(Exception):
+            await self.store.leave(self.member)
