@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 import time
-from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -14,84 +12,30 @@ import structlog
 
 from forebay.admin import metrics
 from forebay.catalog.catalog import Catalog
-from forebay.catalog.importer import import_files
-from forebay.catalog.merge import merge_import, seed_policies
-from forebay.consumers import seed_consumers
 from forebay.dispatch.callbacks import CallbackSender
 from forebay.dispatch.dispatcher import Dispatcher, lease_owner, release_dead_owners
 from forebay.dispatch.limits import ConcurrencyLimit, FixedLimit, OriginGovernor
 from forebay.dispatch.model import AcceptedRequest
+from forebay.dispatch.report import GovernorReport
 from forebay.dispatch.sharing import SharedGovernor
 from forebay.dispatch.writer import GroupCommitWriter
 from forebay.gateway.cache import Cache
 from forebay.gateway.capture import ErrorCapture
 from forebay.gateway.keyring import Keyring, KeyringRef
 from forebay.gateway.origin import origin_session
-from forebay.gateway.pipeline import build_pipeline
 from forebay.gateway.routing import CatalogRef
 from forebay.policy.backoff import RetryPolicy
-from forebay.policy.governor import Breaker
 from forebay.settings import Settings
+from forebay.startup import make_limiter
 from forebay.store import Store, open_store, report_durability
 from forebay.store.cache import MemoryResponseCache
-from forebay.store.limiter import Limiter, MemoryLimiter
+from forebay.store.limiter import Limiter
 from forebay.store.redis_cache import BroadcastCache
 from forebay.store.redis_conn import Durability
 
 log = structlog.get_logger("forebay")
 
 CATALOG_POLL_SECONDS = 0.5
-
-
-async def prepare_catalog(store: Store, settings: Settings) -> None:
-    """Import the configured specs and seed the config file's policies, once per start."""
-    results = import_files(settings.import_)
-    for result in results:
-        for problem in result.problems:
-            log.warning(
-                "skipped an operation",
-                file=problem.file,
-                place=problem.place,
-                problem=problem.problem,
-            )
-        report = merge_import(await store.endpoints.list(), result)
-        if report.changed:
-            await store.endpoints.save(report.changed)
-        log.info(
-            "imported",
-            file=result.source,
-            format=result.format,
-            endpoints=len(result.endpoints),
-            added=len(report.added),
-            vanished=len(report.vanished),
-            skipped=len(result.problems),
-        )
-    seeded = seed_policies(await store.endpoints.list(), settings.endpoints)
-    if seeded:
-        await store.endpoints.save(seeded)
-    await seed_consumers(store.consumers, settings.consumers, os.environ)
-
-
-def make_limiter(settings: Settings) -> Limiter:
-    """Redis when one is configured (or is the store), so every instance shares the
-    counters; this process's memory otherwise."""
-    url = settings.rate_limits.redis
-    if url is None and settings.store.startswith(("redis://", "rediss://")):
-        url = settings.store
-    if url is not None:
-        from forebay.store.redis_limiter import RedisLimiter
-
-        return RedisLimiter(url, settings.rate_limits.timeout)
-    if settings.workers > 1:
-        log.warning(
-            "rate limits are counted per worker process; set rate_limits.redis to share them",
-            workers=settings.workers,
-        )
-    return MemoryLimiter()
-
-
-def source_name(path: str) -> str:
-    return str(Path(path).resolve())
 
 
 class Runtime:
@@ -125,8 +69,7 @@ class Runtime:
         self.limiter: Limiter | None = None
         self.capture: ErrorCapture | None = None
         self._tasks: list[asyncio.Task[None]] = []
-        self._logged_limit: float | None = None
-        self._breaker: object = None
+        self.governor_report = GovernorReport()
         self._started = False
 
     async def start(self, data_plane: bool = True) -> None:
@@ -201,12 +144,7 @@ class Runtime:
 
     def breaker_open(self) -> bool:
         """Whether the governor's breaker keeps requests from the origin now."""
-        if not isinstance(self.limit, OriginGovernor):
-            return False
-        g = self.limit.governor
-        # allowed() moves an open breaker to half-open once its cool-down is over, so a
-        # stale answer then lets one request through as the probe.
-        return g.breaker is not Breaker.CLOSED and g.allowed(self.limit.clock()) == 0
+        return isinstance(self.limit, OriginGovernor) and self.limit.breaker_holds()
 
     async def stop(self, grace: float = 10.0) -> None:
         # Each step runs even if an earlier one failed: a store error must not keep the
@@ -259,7 +197,7 @@ class Runtime:
             try:
                 counts = await self.store.requests.counts()
                 metrics.QUEUE_DEPTH.set(counts["queued"] + counts["in_flight"])
-                self._observe_governor()
+                self.governor_report.observe(self.limit)
                 if ticks % 60 == 0:
                     await self.store.requests.sweep(time.time(), self.settings.async_.keep_done)
                     await self._resend_callbacks()
@@ -267,33 +205,6 @@ class Runtime:
                 log.exception("queue upkeep failed")
             ticks += 1
             await asyncio.sleep(1.0)
-
-    def _observe_governor(self) -> None:
-        if not isinstance(self.limit, OriginGovernor):
-            metrics.ORIGIN_INFLIGHT.set(getattr(self.limit, "in_flight", 0))
-            return
-        g = self.limit.governor
-        if isinstance(self.limit, SharedGovernor) and self.limit.share is not None:
-            metrics.GOVERNOR_LIMIT.set(self.limit.share.slots)
-            metrics.GOVERNOR_SHARED_LIMIT.set(self.limit.share.limit)
-            metrics.GOVERNOR_MEMBERS.set(self.limit.share.members)
-        else:
-            metrics.GOVERNOR_LIMIT.set(g.limit)
-        metrics.ORIGIN_INFLIGHT.set(g.in_flight)
-        metrics.BREAKER_OPEN.set({"closed": 0, "half_open": 1, "open": 2}[g.breaker.value])
-        if g.min_rtt is not None:
-            metrics.ORIGIN_MIN_RTT.set(g.min_rtt)
-        logged = self._logged_limit
-        if logged is None or abs(g.limit - logged) > 0.25 * logged or g.breaker != self._breaker:
-            log.info(
-                "governor",
-                limit=round(g.limit, 1),
-                in_flight=g.in_flight,
-                min_rtt_ms=g.min_rtt and round(g.min_rtt * 1000, 2),
-                latency_ratio=g.last_ratio and round(g.last_ratio, 2),
-                breaker=g.breaker.value,
-            )
-            self._logged_limit, self._breaker = g.limit, g.breaker
 
     async def _resend_callbacks(self) -> None:
         """Callbacks of requests finished by a process that stopped before sending them."""
@@ -340,43 +251,3 @@ class Runtime:
                     log.info("consumers reloaded", consumers=len(self.keyring.current.consumers))
             except Exception:
                 log.exception("consumer refresh failed; keeping the current keys")
-
-
-class DataPlane:
-    """The data-plane ASGI app: a plain callable in front of the stage chain."""
-
-    def __init__(self, runtime: Runtime, owns_runtime: bool = True) -> None:
-        self.runtime = runtime
-        self.owns_runtime = owns_runtime
-        self.pipeline: Any = None
-
-    def _build(self) -> None:
-        self.pipeline = build_pipeline(self.runtime)
-
-    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
-        if scope["type"] == "http":
-            await self.pipeline(scope, receive, send)
-        elif scope["type"] == "lifespan":
-            await self._lifespan(receive, send)
-        else:
-            # WebSocket upgrades are not proxied yet; refuse them cleanly.
-            await send({"type": "websocket.close", "code": 1003})
-
-    async def _lifespan(self, receive: Any, send: Any) -> None:
-        while True:
-            message = await receive()
-            if message["type"] == "lifespan.startup":
-                try:
-                    if self.owns_runtime:
-                        await self.runtime.start()
-                    self._build()
-                except Exception as e:
-                    log.exception("data plane failed to start")
-                    await send({"type": "lifespan.startup.failed", "message": repr(e)})
-                    return
-                await send({"type": "lifespan.startup.complete"})
-            elif message["type"] == "lifespan.shutdown":
-                if self.owns_runtime:
-                    await self.runtime.stop()
-                await send({"type": "lifespan.shutdown.complete"})
-                return

@@ -22,8 +22,8 @@ def import_(
     files: tuple[str, ...], dry_run: bool, as_json: bool, config: str | None, store: str | None
 ) -> None:
     """Import endpoints from OpenAPI, Swagger or Postman files into the catalog."""
-    from forebay.app import source_name
     from forebay.catalog.importer import import_files
+    from forebay.startup import source_name
 
     try:
         results = import_files([source_name(f) if not dry_run else f for f in files])

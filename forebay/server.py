@@ -86,7 +86,7 @@ def ensure_admin_token(settings: Settings) -> Settings:
 
 async def prepare(settings: Settings) -> None:
     """Create the store and import the configured specs before any listener opens."""
-    from forebay.app import prepare_catalog
+    from forebay.startup import prepare_catalog
     from forebay.store import open_store
 
     if _in_memory(settings):
@@ -104,13 +104,14 @@ def _in_memory(settings: Settings) -> bool:
 
 async def serve_one(settings: Settings, ready: asyncio.Event | None = None) -> None:
     from forebay.admin.api import create_admin_app
-    from forebay.app import DataPlane, Runtime
+    from forebay.app import Runtime
+    from forebay.data_plane import DataPlane
 
     await prepare(settings)
     runtime = Runtime(settings)
     await runtime.start()
     if _in_memory(settings):
-        from forebay.app import prepare_catalog
+        from forebay.startup import prepare_catalog
 
         assert runtime.store is not None
         await prepare_catalog(runtime.store, settings)
@@ -160,7 +161,8 @@ async def serve_one(settings: Settings, ready: asyncio.Event | None = None) -> N
 
 def worker_app() -> Any:
     """The data-plane app factory each worker process imports (`factory=True`)."""
-    from forebay.app import DataPlane, Runtime
+    from forebay.app import Runtime
+    from forebay.data_plane import DataPlane
     from forebay.settings import Settings
 
     settings = Settings.model_validate_json(os.environ[SETTINGS_ENV])

@@ -9,7 +9,7 @@ import time
 from collections.abc import Callable
 from typing import Protocol
 
-from forebay.policy.governor import Governor, GovernorSettings
+from forebay.policy.governor import Breaker, Governor, GovernorSettings
 
 
 class ConcurrencyLimit(Protocol):
@@ -129,6 +129,13 @@ class OriginGovernor:
 
     def released(self) -> None:
         self.governor.released()
+
+    def breaker_holds(self) -> bool:
+        """Whether the breaker keeps requests from the origin now."""
+        g = self.governor
+        # allowed() moves an open breaker to half-open once its cool-down is over, so a
+        # stale answer then lets one request through as the probe.
+        return g.breaker is not Breaker.CLOSED and g.allowed(self.clock()) == 0
 
     def finished(
         self,
