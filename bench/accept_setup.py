@@ -327,8 +327,16 @@ def start_static(services: Services) -> tuple[dict[str, Target], str]:
     return targets, f"http://{LOOPBACK}:{origin_port}"
 
 
-def start_forebay(services: Services, name: str, origin: str) -> Instance:
-    """A fresh forebay with an empty database in its own directory."""
+def start_forebay(
+    services: Services,
+    name: str,
+    origin: str,
+    *,
+    store: str | None = None,
+    cpu: int = SERVER_CPU,
+) -> Instance:
+    """A fresh forebay with an empty database in its own directory (or on `store`, a store
+    URL several instances may share)."""
     directory = services.subdir(name)
     db = directory / "forebay.db"
     port, admin_port = free_port(), free_port()
@@ -336,7 +344,7 @@ def start_forebay(services: Services, name: str, origin: str) -> Instance:
         "origin": origin,
         "listen": f"{LOOPBACK}:{port}",
         "admin": {"listen": f"{LOOPBACK}:{admin_port}", "token": "bench"},
-        "store": f"sqlite:///{db}",
+        "store": store or f"sqlite:///{db}",
         "log": {"level": "warning"},
         "workers": 1,
         "endpoints": {f"POST {PATH}": {"managed": True, "async": True}},
@@ -349,7 +357,7 @@ def start_forebay(services: Services, name: str, origin: str) -> Instance:
         ["--config", str(config_path)],
         admin_port=admin_port,
         env=clean_env(),
-        cpu=SERVER_CPU,
+        cpu=cpu,
     )
     return Instance(server, f"http://{LOOPBACK}:{port}{PATH}", db)
 

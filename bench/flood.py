@@ -172,7 +172,6 @@ def measure_run(
 ) -> Run:
     settle(origin)
     origin_reset(origin)
-    capacity = args.workers / args.service
     tag = secrets.token_hex(4)
     gateway: Service | None = None
     gateway_admin: tuple[str, str] | None = None
@@ -226,6 +225,36 @@ def measure_run(
         gateway_info["alive"] = gateway.alive()
         gateway.stop()
         gateway_info["log"] = log_problems(gateway)
+    return finish_run(
+        args,
+        origin,
+        idle,
+        (kind, mode, concurrency),
+        (flood, drained, drain_end, samples),
+        reads,
+        gateway=gateway_info,
+        cpu=cpu,
+        others=others,
+    )
+
+
+def finish_run(
+    args: argparse.Namespace,
+    origin: str,
+    idle: Idle,
+    what: tuple[str, str, int | None],
+    result: tuple[Flood, bool, float, list[dict[str, float]]],
+    reads: Reads,
+    *,
+    gateway: dict[str, Any],
+    cpu: dict[str, float],
+    others: float,
+) -> Run:
+    """The figures of one run (`what`: kind, mode, concurrency; `result`: what `flood_run`
+    returned), from the origin's account of what it applied."""
+    kind, mode, concurrency = what
+    flood, drained, drain_end, samples = result
+    capacity = args.workers / args.service
     stats = origin_stats(origin, "ids=1")
     applied_ids = set(stats["applied_ids"])
     sent = {str(i) for i in flood.sent_at}
@@ -268,7 +297,7 @@ def measure_run(
         busy_share=busy_share(stats, flood.first, last_applied, args.workers),
         busy_share_after=busy_share(stats, flood.last_sent, last_applied, args.workers),
         rate_after=rate_after(stats, flood.last_sent, last_applied, capacity),
-        gateway=gateway_info,
+        gateway=gateway,
         cpu_percent=cpu,
         others_cores=others,
         samples=samples,
@@ -314,7 +343,9 @@ def start_gateway(
     mode: str,
     origin: str,
     concurrency: int | None,
+    store: str | None = None,
 ) -> tuple[Service, str, tuple[str, str]]:
+    """A fresh gateway on its own SQLite database, or on `store` (a URL several may share)."""
     name = f"forebay-{kind}-{mode.replace(' ', '')}-{secrets.token_hex(2)}"
     directory = services.subdir(name)
     token = secrets.token_urlsafe(18)
@@ -332,7 +363,7 @@ def start_gateway(
         name,
         [
             *("--config", str(config), "--origin", origin),
-            *("--store", f"sqlite:///{directory / 'forebay.db'}"),
+            *("--store", store or f"sqlite:///{directory / 'forebay.db'}"),
             *("--listen", f"{LOOPBACK}:{port}", "--admin-listen", f"{LOOPBACK}:{admin_port}"),
         ],
         admin_port=admin_port,
@@ -369,9 +400,10 @@ def one_line(run: Run) -> str:
 # --- the whole benchmark -----------------------------------------------------------------------
 
 
-def measure_kind(
+def start_origin(
     args: argparse.Namespace, services: Services, kind: str, round_no: int
-) -> tuple[Idle, list[Run]]:
+) -> tuple[str, Service]:
+    """The simulated origin of `kind` (`bench/origin_sim.py`), ready; its URL and process."""
     port = free_port()
     origin = f"http://{LOOPBACK}:{port}"
     service = services.start(
@@ -391,6 +423,13 @@ def measure_kind(
         ],
         ready=http_ready(f"{origin}/healthz"),
     )
+    return origin, service
+
+
+def measure_kind(
+    args: argparse.Namespace, services: Services, kind: str, round_no: int
+) -> tuple[Idle, list[Run]]:
+    origin, service = start_origin(args, services, kind, round_no)
     try:
         idle = measure_idle(args, origin)
         runs: list[Run] = []

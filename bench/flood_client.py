@@ -11,6 +11,7 @@ import multiprocessing
 import multiprocessing.connection
 import re
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -284,20 +285,27 @@ async def _write(
     flood.last_answer = max(flood.last_answer, time.monotonic())
 
 
-async def closed_loop(base: str, n: int, clients: int, wait_s: float, tag: str) -> Flood:
-    """`clients` tasks, each sending its next write when the previous one is answered."""
+async def closed_loop(
+    base: str | Sequence[str], n: int, clients: int, wait_s: float, tag: str
+) -> Flood:
+    """`clients` tasks, each sending its next write when the previous one is answered.
+
+    With several bases (gateways sharing one store), client k sends to base k mod their
+    number, so the writes are split evenly whichever answers faster.
+    """
+    bases = [base] if isinstance(base, str) else list(base)
     flood = Flood()
     connector = aiohttp.TCPConnector(limit=clients)
     client_timeout = aiohttp.ClientTimeout(total=wait_s)
     counter = iter(range(n))
     async with aiohttp.ClientSession(connector=connector, timeout=client_timeout) as session:
 
-        async def client() -> None:
+        async def client(target: str) -> None:
             for i in counter:  # shared: bounded by n in all
-                await _write(session, base, tag, i, flood, 202)
+                await _write(session, target, tag, i, flood, 202)
 
         flood.first = time.monotonic()
-        await asyncio.gather(*(client() for _ in range(clients)))
+        await asyncio.gather(*(client(bases[k % len(bases)]) for k in range(clients)))
     return flood
 
 
