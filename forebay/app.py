@@ -28,7 +28,7 @@ from forebay.policy.backoff import RetryPolicy
 from forebay.settings import Settings
 from forebay.startup import make_limiter
 from forebay.store import Store, open_store, report_durability
-from forebay.store.cache import MemoryResponseCache
+from forebay.store.cache import MemoryResponseCache, forget_uncached
 from forebay.store.limiter import Limiter
 from forebay.store.redis_cache import BroadcastCache
 from forebay.store.redis_conn import Durability
@@ -220,7 +220,9 @@ class Runtime:
         version = await self.store.endpoints.version()
         if force or version != self.catalog.current.version:
             endpoints = await self.store.endpoints.list()
-            self.catalog.current = Catalog(endpoints, version)
+            before, self.catalog.current = self.catalog.current, Catalog(endpoints, version)
+            if self.cache is not None:
+                forget_uncached(self.cache, before, self.catalog.current)
 
     async def refresh_keyring(self, force: bool = False) -> None:
         assert self.store is not None

@@ -24,6 +24,7 @@ from forebay.http import HttpProtocol
 from forebay.http.deadlines import ConnectionLimits
 from forebay.logging import configure_logging
 from forebay.settings import Settings
+from forebay.store.redis_conn import public_url
 
 log = structlog.get_logger("forebay")
 
@@ -145,7 +146,7 @@ async def serve_one(settings: Settings, ready: asyncio.Event | None = None) -> N
         data=f"http://{host}:{port}",
         admin=f"http://{ahost}:{aport}",
         origin=settings.origin,
-        store=settings.store,
+        store=public_url(settings.store),
         endpoints=len(runtime.catalog.current),
     )
     # What start-up built lives as long as the process: take it out of the collector's

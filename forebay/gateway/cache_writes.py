@@ -25,10 +25,14 @@ class Invalidation:
 
     # -- writes --------------------------------------------------------------------------
 
+    def _nothing_cached(self) -> bool:
+        """No endpoint caches and nothing is stored: a write has no entry to drop, and no
+        read in flight could store one. (With Redis, invalidations and holds are
+        published to every instance; with nothing to invalidate, nothing is published.)"""
+        return self.catalog is not None and not self.catalog.current.caches and not self.store
+
     async def _write(self, scope: dict[str, Any], receive: Any, send: Any, ex: Exchange) -> None:
-        if self.catalog is not None and not self.catalog.current.caches and not self.store:
-            # No endpoint caches and nothing is stored: no entry to drop, and no read in
-            # flight that could store one. A delivery still invalidates when it completes.
+        if self._nothing_cached():
             await self.app(scope, receive, send)
             return
 
@@ -69,6 +73,8 @@ class Invalidation:
 
     def delivered(self, r: AcceptedRequest, route: Route | None) -> None:
         """An asynchronous write is done: invalidate again, and stop holding its paths."""
+        if self._nothing_cached() and not self.store.holding(r.id):
+            return
         location = content_location = None
         if r.response is not None:
             for name, value in r.response.headers:

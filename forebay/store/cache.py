@@ -23,7 +23,7 @@ from __future__ import annotations
 from collections import OrderedDict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from forebay.policy.cache_keys import path_of
 from forebay.policy.invalidation import Targets, pattern_matches
@@ -66,6 +66,10 @@ class CachedResponse:
             )
 
 
+if TYPE_CHECKING:
+    from forebay.catalog.catalog import Catalog
+
+
 class ResponseCache(Protocol):
     size_bytes: int
     generation: int
@@ -87,6 +91,9 @@ class ResponseCache(Protocol):
         """Store nothing on these paths until `release(token)` or `until` (Unix time)."""
 
     def release(self, token: str) -> None: ...
+
+    def holding(self, token: str) -> bool:
+        """Whether `token` (an accepted write's id) holds paths, here or, shared, anywhere."""
 
     def storable(self, path: str, since_generation: int, now: float) -> bool:
         """Whether an answer fetched since `since_generation` may be stored for `path`:
@@ -172,6 +179,10 @@ class MemoryResponseCache:
         return dropped
 
     def purge_endpoint(self, endpoint_id: str) -> int:
+        return self.forget_endpoint(endpoint_id)
+
+    def forget_endpoint(self, endpoint_id: str) -> int:
+        """Drop the endpoint's entries here only (never published to other instances)."""
         keys = [
             k for k, vs in self._entries.items() if any(v.endpoint_id == endpoint_id for v in vs)
         ]
@@ -197,6 +208,9 @@ class MemoryResponseCache:
     def release(self, token: str) -> None:
         self._holds.pop(token, None)
 
+    def holding(self, token: str) -> bool:
+        return token in self._holds
+
     def held(self, path: str, now: float) -> bool:
         if not self._holds:
             return False
@@ -214,3 +228,20 @@ class MemoryResponseCache:
         if self._invalidated.get(path, -1) > since_generation:
             return False
         return not self.held(path, now)
+
+
+def forget_uncached(cache: MemoryResponseCache, before: Catalog, after: Catalog) -> None:
+    """An endpoint whose caching was switched off or changed loses its entries here.
+
+    Each instance does this when it reloads the catalog, so none keeps entries that
+    writes stopped invalidating: while no endpoint caches, writes publish nothing
+    (`gateway/cache_writes.py`), and an entry kept from before could otherwise be
+    served once caching is switched on again."""
+
+    def caching(c: Catalog) -> dict[str, object]:
+        return {r.endpoint_id: r.policy.cache if r.policy.managed else None for r in c.routes}
+
+    old = caching(before)
+    for endpoint_id, policy in caching(after).items():
+        if old.get(endpoint_id) != policy:
+            cache.forget_endpoint(endpoint_id)

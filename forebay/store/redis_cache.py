@@ -54,10 +54,6 @@ class BroadcastCache(MemoryResponseCache):
         self._seq: int | None = None
         self.subscribed = asyncio.Event()
 
-    def __bool__(self) -> bool:
-        # Another instance may hold entries this one does not: writes always invalidate.
-        return True
-
     async def connect(self, client: Any, prefix: str) -> None:
         self._client = client
         self._keys = [prefix + "cache:seq", prefix + "cache"]

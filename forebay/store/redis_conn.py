@@ -19,6 +19,8 @@ from pydantic import ByteSize, TypeAdapter, ValidationError
 from forebay.errors import ConfigError
 
 DEFAULT_PREFIX = "forebay:"
+POOL_SIZE = 64  # connections per process; each command holds one only while it runs
+POOL_WAIT = 5.0  # seconds a command waits for a free connection before failing
 
 STORE_DURABLE = Gauge(
     "forebay_store_durable",
@@ -97,10 +99,18 @@ def connect(url: RedisUrl) -> Any:
     # Redis died under it meets a dead server again rather than running twice; timeouts
     # are not retried, since the command may have run.
     retry = Retry(NoBackoff(), 1, supported_errors=(RedisConnectionError,))
-    # Bytes in, bytes out: request and response bodies are binary.
-    return aioredis.Redis.from_url(
-        url.client_url, decode_responses=False, health_check_interval=30, retry=retry
+    # A blocking pool: under a burst, a command waits for a free connection (up to
+    # `timeout`) rather than failing at once as the default pool does past its size.
+    # The URL's own `max_connections=` and `timeout=` take precedence.
+    pool = aioredis.BlockingConnectionPool.from_url(
+        url.client_url,
+        max_connections=POOL_SIZE,
+        timeout=POOL_WAIT,
+        decode_responses=False,  # bytes in, bytes out: bodies are binary
+        health_check_interval=30,
+        retry=retry,
     )
+    return aioredis.Redis.from_pool(pool)
 
 
 def raise_store_error(e: Exception) -> None:

@@ -126,6 +126,16 @@ def test_cache_turned_on_and_off_at_run_time(g: Gateway, crud: CrudOrigin) -> No
         lambda: "cache-status" not in g.request("GET", "/plain/1").headers,
         what="the catalog change to reach the data plane",
     )
+    # Switched on again: what was cached before is forgotten, not served (writes made
+    # while caching was off did not invalidate it).
+    crud.put("plain", "1", {"n": 2})
+    patched = g.admin("PATCH", f"/api/endpoints/{eid}", {"cache": {"ttl": 60}})
+    assert patched.status == 200, patched.body
+    first = wait_until(
+        lambda: (r := g.request("GET", "/plain/1")).headers.get("cache-status") and r,
+        what="caching to be on again",
+    )
+    assert first.json()["n"] == 2, first.body
 
 
 def test_stale_while_revalidate_answers_at_once_and_refreshes(g: Gateway, crud: CrudOrigin) -> None:

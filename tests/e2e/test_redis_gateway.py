@@ -40,6 +40,8 @@ def test_a_gateway_on_redis_delivers_and_warns_about_persistence(
     assert "appendonly is no" in g.output()
     metrics = g.admin("GET", "/metrics").body.decode()
     assert "forebay_store_durable 0.0" in metrics
+    # No endpoint caches: neither the accept nor the delivery published an invalidation.
+    assert redis_server.command("EXISTS", "one:cache:seq") == b":0"
 
 
 def test_two_gateways_share_one_queue_in_order_per_key(

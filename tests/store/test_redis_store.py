@@ -185,6 +185,27 @@ def test_url_parameters_are_forebays_or_the_clients() -> None:
         parse_url("redis://h/0?max_size=lots")
 
 
+async def test_a_burst_waits_for_a_free_connection_rather_than_failing(
+    redis_server: RedisServer,
+) -> None:
+    store = await _open(redis_server.url + "?max_connections=2&prefix=pool:")
+    try:
+        # Twenty-five commands at once on two connections: they queue for one.
+        counts = await asyncio.gather(*(store.requests.counts() for _ in range(25)))
+        assert len(counts) == 25
+    finally:
+        await store.close()
+
+
+async def test_a_password_never_shows_in_errors() -> None:
+    from support.origin import free_port
+
+    url = f"redis://user:s3cret@127.0.0.1:{free_port()}/0?password=s3cret"
+    with pytest.raises(RuntimeError, match="cannot reach Redis") as caught:
+        await open_store(url)
+    assert "s3cret" not in str(caught.value)
+
+
 async def test_an_unreachable_redis_fails_at_open() -> None:
     from support.origin import free_port
 

@@ -29,9 +29,13 @@ class RedisServer:
         return f"redis://127.0.0.1:{self.port}/0"
 
     def ping(self) -> bool:
+        return self.command("PING").startswith(b"+PONG")
+
+    def command(self, *words: str) -> bytes:
+        """One inline command; its reply's first line, as Redis sent it (`:0`, `+OK`)."""
         with socket.create_connection(("127.0.0.1", self.port), timeout=1) as s:
-            s.sendall(b"PING\r\n")
-            return s.recv(16).startswith(b"+PONG")
+            s.sendall(" ".join(words).encode() + b"\r\n")
+            return s.recv(4096).split(b"\r\n", 1)[0]
 
     def stop(self) -> None:
         if self.proc.poll() is None:
