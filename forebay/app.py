@@ -35,6 +35,8 @@ from forebay.store.redis_conn import Durability
 
 log = structlog.get_logger("forebay")
 
+STOP_SLACK = 5.0  # seconds, beyond the grace period, that stopping may take
+
 CATALOG_POLL_SECONDS = 0.5
 
 
@@ -164,9 +166,14 @@ class Runtime:
             steps.append(self.limiter.close())
         if isinstance(self.cache, BroadcastCache):
             steps.append(self.cache.close())
+        # A step that hangs (a store that stopped answering) must not keep the process
+        # from ending: after the grace period and a little more, the rest get a second.
+        deadline = time.monotonic() + grace + STOP_SLACK
         for step in steps:
             try:
-                await step
+                await asyncio.wait_for(step, max(1.0, deadline - time.monotonic()))
+            except TimeoutError:
+                log.error("stopping: a step took too long; going on")
             except Exception:
                 log.exception("stopping: a step failed; going on")
         for task in self._tasks:

@@ -21,6 +21,8 @@ from forebay.errors import ConfigError
 DEFAULT_PREFIX = "forebay:"
 POOL_SIZE = 64  # connections per process; each command holds one only while it runs
 POOL_WAIT = 5.0  # seconds a command waits for a free connection before failing
+CONNECT_TIMEOUT = 5.0
+COMMAND_TIMEOUT = 10.0  # seconds for Redis's answer to one command or script
 
 STORE_DURABLE = Gauge(
     "forebay_store_durable",
@@ -101,11 +103,16 @@ def connect(url: RedisUrl) -> Any:
     retry = Retry(NoBackoff(), 1, supported_errors=(RedisConnectionError,))
     # A blocking pool: under a burst, a command waits for a free connection (up to
     # `timeout`) rather than failing at once as the default pool does past its size.
-    # The URL's own `max_connections=` and `timeout=` take precedence.
+    # The URL's own parameters (`max_connections=`, `timeout=`, `socket_timeout=`...)
+    # take precedence.
     pool = aioredis.BlockingConnectionPool.from_url(
         url.client_url,
         max_connections=POOL_SIZE,
         timeout=POOL_WAIT,
+        # A Redis that hangs (or a port now taken by something else) must fail a command,
+        # not hold an accept or a shutdown forever. Subscriptions are not affected.
+        socket_connect_timeout=CONNECT_TIMEOUT,
+        socket_timeout=COMMAND_TIMEOUT,
         decode_responses=False,  # bytes in, bytes out: bodies are binary
         health_check_interval=30,
         retry=retry,

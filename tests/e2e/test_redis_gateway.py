@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import concurrent.futures
+import socket
+import time
 from collections.abc import Callable
 from pathlib import Path
 
 from support.gateway import Gateway, wait_until
 from support.origin import LoopbackOrigin
-from support.redis import RedisServer
+from support.redis import RedisServer, start_redis
 
 CONFIG = """
 endpoints:
@@ -86,3 +88,19 @@ def test_two_gateways_share_one_queue_in_order_per_key(
     for _, n, rid in accepted[:10]:
         other = gateways[(n + 1) % len(gateways)]
         assert other.wait_status(rid)["status"] == "succeeded"
+
+
+def test_a_gateway_stops_even_when_its_redis_hangs(
+    gateway_factory: Callable[..., Gateway], tmp_path: Path
+) -> None:
+    workdir = tmp_path / "redis"
+    workdir.mkdir()
+    server = start_redis(workdir)
+    g = gateway_factory(config=_config(tmp_path), store=server.url)
+    server.stop()
+    # Something else now holds Redis's port: it takes connections and never answers.
+    with socket.create_server(("127.0.0.1", server.port), backlog=128):
+        started = time.monotonic()
+        assert g.stop(timeout=60) == 0
+        # The grace period (10 s) and the slack (5 s), plus a second per step left.
+        assert time.monotonic() - started < 30
