@@ -36,8 +36,10 @@ The controller combines the mechanisms of the adaptive limiters it learns from:
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from enum import StrEnum
+
+from forebay.policy.latency_window import Window, median
 
 OVERLOAD_STATUS = frozenset({429, 503})
 
@@ -81,26 +83,6 @@ class GovernorSettings:
     max_cooldown: float = 30.0
 
 
-@dataclass(slots=True)
-class _Window:
-    started: float
-    samples: list[tuple[str, float]] = field(default_factory=list)
-    peak_in_flight: int = 0
-    overloads: int = 0  # 429, 503, timeouts and failures without an answer
-
-    def overloaded(self, settings: GovernorSettings) -> bool:
-        """A share of the window's answers, not a single one: a request that keeps
-        failing with 503 (one bad lane) must not throttle the whole origin."""
-        answers = len(self.samples) + self.overloads
-        return self.overloads >= max(settings.min_overloads, settings.overload_share * answers)
-
-    def by_kind(self) -> dict[str, list[float]]:
-        out: dict[str, list[float]] = {}
-        for kind, latency in self.samples:
-            out.setdefault(kind, []).append(latency)
-        return out
-
-
 class Governor:
     def __init__(self, settings: GovernorSettings, now: float, jitter: float = 1.0) -> None:
         """`jitter` in [0.75, 1.25] spreads re-measurements of several governors apart."""
@@ -111,7 +93,7 @@ class Governor:
         self.paused_until = 0.0
         self.breaker = Breaker.CLOSED
         self.in_flight = 0
-        self._window = _Window(now)
+        self._window = Window(now)
         self._failures = 0
         self._cooldown = settings.cooldown
         self._open_until = 0.0
@@ -131,7 +113,7 @@ class Governor:
         """The no-load latency, for display: the median of the kinds' baselines."""
         if not self.baselines:
             return None
-        return _median(list(self.baselines.values()))
+        return median(list(self.baselines.values()))
 
     @property
     def target(self) -> float:
@@ -258,12 +240,12 @@ class Governor:
                 self._saved_limit = max(s.min_limit, self._saved_limit * s.backoff)
         elif self._measuring:
             for kind, latencies in w.by_kind().items():
-                self.baselines[kind] = _median(latencies)
+                self.baselines[kind] = median(latencies)
             self._measuring = False
             self.limit = self._saved_limit
         else:
             self._adapt(w)
-        self._window = _Window(now, peak_in_flight=self.in_flight)
+        self._window = Window(now, peak_in_flight=self.in_flight)
         if now >= self._next_remeasure and not self._measuring and not overloaded:
             self._measuring = True
             self._saved_limit = self.limit
@@ -280,11 +262,11 @@ class Governor:
             self.limit < self._ssthresh or self.limit < self._good / 2
         )
 
-    def _adapt(self, w: _Window) -> None:
+    def _adapt(self, w: Window) -> None:
         s = self.settings
         ratios: list[float] = []
         for kind, latencies in w.by_kind().items():
-            typical = _median(latencies)
+            typical = median(latencies)
             baseline = self.baselines.get(kind)
             if baseline is None or typical < baseline:
                 # A kind seen for the first time, or an origin faster than we knew.
@@ -292,7 +274,7 @@ class Governor:
             ratios.extend(latency / (baseline + s.allowance) for latency in latencies)
         if not ratios:
             return
-        ratio = _median(ratios)
+        ratio = median(ratios)
         self.last_ratio = ratio
         gradient = min(1.0, max(0.5, (1 + s.buffer) / ratio))
         # Headroom only while latency is flat: growing past the knee would queue in the origin.
@@ -321,11 +303,3 @@ class Governor:
             self._ssthresh = self.limit  # the knee: from here on, grow gently
         if not self._slow_start():
             self._climb_floor = math.inf
-
-
-def _median(values: list[float]) -> float:
-    ordered = sorted(values)
-    mid = len(ordered) // 2
-    if len(ordered) % 2:
-        return ordered[mid]
-    return (ordered[mid - 1] + ordered[mid]) / 2
