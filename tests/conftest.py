@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import subprocess
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -29,9 +30,18 @@ def _launcher(
 
 
 def _stop_all(started: list[Gateway]) -> None:
+    """Every gateway the test started ends, whatever happened: one that does not stop
+    within the timeout is killed (and the test fails), rather than left running."""
+    hung: list[Gateway] = []
     for g in started:
         if g.proc and g.proc.poll() is None:
-            g.stop()
+            try:
+                g.stop()
+            except subprocess.TimeoutExpired:
+                g.proc.kill()
+                g.proc.wait()
+                hung.append(g)
+    assert not hung, f"gateways that did not stop on SIGTERM: {[g.port for g in hung]}"
 
 
 @pytest.fixture
