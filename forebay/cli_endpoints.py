@@ -24,11 +24,22 @@ def _state(e: Any) -> str:
     if not p.managed:
         return ", ".join(["unmanaged", *limits])
     flags = (
-        ["managed"]
-        + (["async"] if p.async_ else [])
-        + ([f"cache {p.cache.ttl:g}s"] if p.cache else [])
+        ["managed"] + (["async"] if p.async_ else []) + ([_cache_state(p.cache)] if p.cache else [])
     )
     return ", ".join(flags + limits)
+
+
+def _cache_state(c: Any) -> str:
+    extras = (
+        (
+            [f"stale-while-revalidate {c.stale_while_revalidate:g}s"]
+            if c.stale_while_revalidate
+            else []
+        )
+        + ([f"stale-if-error {c.stale_if_error:g}s"] if c.stale_if_error else [])
+        + (["respects origin"] if c.respect_origin else [])
+    )
+    return " ".join([f"cache {c.ttl:g}s", *(f"({x})" for x in extras)])
 
 
 @endpoints.command("list")
@@ -60,6 +71,23 @@ def endpoints_list(
 @click.option("--managed", type=click.Choice(["on", "off"]))
 @click.option("--async", "async_", type=click.Choice(["on", "off"]))
 @click.option("--cache", help="A TTL in seconds, or off.")
+@click.option(
+    "--stale-while-revalidate",
+    "swr",
+    type=float,
+    help="Seconds a stale answer is served while refreshed.",
+)
+@click.option(
+    "--stale-if-error",
+    "sie",
+    type=float,
+    help="Seconds a stale answer stands in for an origin error.",
+)
+@click.option(
+    "--respect-origin",
+    type=click.Choice(["on", "off"]),
+    help="Take the TTL from the origin's s-maxage / max-age when it sends one.",
+)
 @click.option("--rate-limit", help="All consumers together: '50/s', '20/m burst 40', or off.")
 @click.option("--consumer-rate-limit", help="Each consumer on this endpoint, or off.")
 @config_option
@@ -70,13 +98,17 @@ def endpoints_set(
     managed: str | None,
     async_: str | None,
     cache: str | None,
+    swr: float | None,
+    sie: float | None,
+    respect_origin: str | None,
     rate_limit: str | None,
     consumer_rate_limit: str | None,
     config: str | None,
     store: str | None,
 ) -> None:
     """Change one endpoint's policy. Turning async or cache on also makes it managed;
-    rate limits apply whether it is managed or not."""
+    rate limits apply whether it is managed or not. The stale and respect-origin options
+    change the cache settings given with --cache, or the endpoint's own."""
     from forebay.admin.api import PolicyPatch
     from forebay.catalog.endpoint import CachePolicy, endpoint_id
 
@@ -92,6 +124,15 @@ def endpoints_set(
             patch["cache"] = CachePolicy(ttl=float(cache))
         except ValueError:
             fail(f"--cache takes a TTL in seconds or off, not {cache!r}", 2)
+    extras: dict[str, Any] = {}
+    if swr is not None:
+        extras["stale_while_revalidate"] = swr
+    if sie is not None:
+        extras["stale_if_error"] = sie
+    if respect_origin is not None:
+        extras["respect_origin"] = respect_origin == "on"
+    if extras and cache == "off":
+        fail("--cache off takes no other cache option", 2)
     for field, rate in (("rate_limit", rate_limit), ("consumer_rate_limit", consumer_rate_limit)):
         if rate is not None:
             patch[field] = None if rate == "off" else rate
@@ -108,6 +149,15 @@ def endpoints_set(
         e = await s.endpoints.get(eid)
         if e is None:
             fail(f"no endpoint {method.upper()} {path}; see 'forebay endpoints list'", 1)
+        if extras:
+            base = patch.get("cache") or e.policy.cache
+            if base is None:
+                fail(f"{method.upper()} {path} does not cache; give it a TTL with --cache", 2)
+            try:
+                patch["cache"] = CachePolicy.model_validate({**base.model_dump(), **extras})
+            except ValidationError as err:
+                fail("; ".join(f"{x['loc'][0]}: {x['msg']}" for x in err.errors()), 2)
+            patch.setdefault("managed", True)
         e.policy = PolicyPatch.model_validate(patch).apply(e.policy)
         e.policy_source = "user"
         await s.endpoints.save([e])

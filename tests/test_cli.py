@@ -73,3 +73,42 @@ def test_set_unknown_endpoint_fails(tmp_path: Path) -> None:
         "endpoints", "set", "GET", "/nope", "--cache", "5", "--store", f"sqlite:///{tmp_path}/f.db"
     )
     assert code == 1 and "no endpoint GET /nope" in err
+
+
+def test_cache_settings_from_the_command_line(tmp_path: Path) -> None:
+    store = f"sqlite:///{tmp_path}/f.db"
+    assert invoke("import", str(DEMO_SPEC), "--store", store)[0] == 0
+    code, _, err = invoke(
+        "endpoints", "set", "GET", "/items", "--stale-if-error", "30", "--store", store
+    )
+    assert code == 2 and "does not cache" in err
+    code, out, _ = invoke(
+        "endpoints",
+        "set",
+        *("GET", "/items", "--cache", "60", "--stale-while-revalidate", "10"),
+        *("--respect-origin", "on", "--store", store),
+    )
+    assert code == 0, out
+    assert "cache 60s (stale-while-revalidate 10s) (respects origin)" in out
+    # Later changes keep what they do not name.
+    code, out, _ = invoke(
+        "endpoints", "set", "GET", "/items", "--stale-if-error", "300", "--store", store
+    )
+    assert code == 0 and "stale-while-revalidate 10s" in out and "stale-if-error 300s" in out
+    code, _, err = invoke(
+        "endpoints", "set", "GET", "/items", "--stale-if-error", "-1", "--store", store
+    )
+    assert code == 2 and "stale_if_error" in err
+    code, _, err = invoke(
+        "endpoints",
+        "set",
+        "GET",
+        "/items",
+        "--cache",
+        "off",
+        "--stale-if-error",
+        "1",
+        "--store",
+        store,
+    )
+    assert code == 2 and "--cache off" in err
