@@ -17,6 +17,7 @@ import math
 import random
 import time
 from collections.abc import Callable
+from dataclasses import replace
 
 import structlog
 
@@ -38,7 +39,9 @@ class SharedGovernor(OriginGovernor):
         member: str,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
+        settings = replace(settings, remeasure_raises=False)
         super().__init__(settings, clock)
+        self.settings = settings
         self.store = store
         self.member = member
         self.rules = SharingRules(
@@ -47,19 +50,29 @@ class SharedGovernor(OriginGovernor):
         self.share: Share | None = None
         self.on_more: Callable[[], None] = lambda: None  # the dispatcher's wake-up
         self._synced_target = self.governor.target
+        self._synced_at = clock()
         self._received_hold = 0.0
         self._task: asyncio.Task[None] | None = None
 
     def allowed(self) -> int:
         g = self.governor
-        allowed = g.allowed(self.clock())
+        now = self.clock()
+        allowed = g.allowed(now)
         if self.share is None:
             return allowed
+        if now - self._synced_at > self.rules.member_ttl:
+            # Not heard by the store for so long that the others have taken this
+            # share over: sending more would go past the limit.
+            return 0
+        slots = self.share.slots
+        if g.target < self._synced_target:
+            # Cut since the last sync: the smaller share now, not at the next sync.
+            slots = math.floor(slots * g.target / self._synced_target)
         if allowed >= max(1, math.floor(g.target)):
             # Not held back (paused, probing, re-measuring): the share, exactly, so
             # that the shares of the processes add up to the limit.
-            return self.share.slots
-        return min(allowed, self.share.slots)
+            return slots
+        return min(allowed, slots)
 
     def available(self) -> int:
         return max(0, self.allowed() - self.governor.in_flight)
@@ -78,13 +91,24 @@ class SharedGovernor(OriginGovernor):
         held = g.held_until()
         hold_for = held - now if held > self._received_hold + 1e-3 else 0.0
         before = self.allowed()
-        share = await self.store.sync(self.member, ratio, hold_for, g.target, self.rules)
+        # Should the store have lost everyone (an outage longer than the membership),
+        # the limit starts again from this process's view of the whole, not its part.
+        whole = g.target * (self.share.members if self.share else 1)
+        share = await self.store.sync(self.member, ratio, hold_for, whole, self.rules)
         now = self.clock()
         if share.hold_for > 0:
             self._received_hold = now + share.hold_for
             g.paused_until = max(g.paused_until, self._received_hold)
+        # The governor works in units of its part: its floor and ceiling are its part of
+        # the shared ones, so that a cut at the floor still reaches the shared limit.
+        g.settings = replace(
+            self.settings,
+            min_limit=self.settings.min_limit / share.members,
+            max_limit=self.settings.max_limit / share.members,
+        )
         g.rescale(share.fraction)
         self._synced_target = g.target
+        self._synced_at = now
         self.share = share
         if self.allowed() > before:
             self.on_more()

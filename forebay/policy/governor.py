@@ -78,6 +78,10 @@ class GovernorSettings:
     app_limited: float = 0.8
     remeasure_every: float = 30.0
     min_limit_probe: float = 2.0
+    # False when several processes share the origin: one re-measuring at a low limit
+    # while the others keep sending measures their load, and taking that for the
+    # no-load latency would let the shared limit creep upward. Then it only lowers.
+    remeasure_raises: bool = True
     breaker_failures: int = 5
     cooldown: float = 1.0
     max_cooldown: float = 30.0
@@ -240,7 +244,9 @@ class Governor:
                 self._saved_limit = max(s.min_limit, self._saved_limit * s.backoff)
         elif self._measuring:
             for kind, latencies in w.by_kind().items():
-                self.baselines[kind] = median(latencies)
+                measured, known = median(latencies), self.baselines.get(kind)
+                if known is None or measured <= known or s.remeasure_raises:
+                    self.baselines[kind] = measured
             self._measuring = False
             self.limit = self._saved_limit
         else:

@@ -79,8 +79,8 @@ def sync(
     `initial` the limit to start from when there is no record yet."""
     members = {m: t for m, t in (record.members if record else {}).items() if t > now}
     if record is None or not members:
-        # Nobody else is live: what the last ones learnt may be about another origin,
-        # or another day; start over as a lone governor would.
+        # Nobody is live (a first start, or an outage longer than the membership): start
+        # again from the caller's view of the whole limit.
         # `initial` is the caller's limit now, its latest change included.
         record, ratio = SharedLimit(_clamp(initial, rules)), 1.0
     members[member] = now + rules.member_ttl

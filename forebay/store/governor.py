@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import time
+from collections.abc import Callable
 from typing import Any
 
 from forebay.policy.shared_limit import Share, SharedLimit, SharingRules, leave, sync
@@ -20,14 +21,15 @@ CREATE TABLE IF NOT EXISTS governor_share (
 
 
 class MemoryGovernorStore:
-    def __init__(self) -> None:
+    def __init__(self, clock: Callable[[], float] = time.time) -> None:
         self._record: SharedLimit | None = None
+        self._clock = clock
 
     async def sync(
         self, member: str, ratio: float, hold_for: float, initial: float, rules: SharingRules
     ) -> Share:
         self._record, share = sync(
-            self._record, member, ratio, hold_for, initial, time.time(), rules
+            self._record, member, ratio, hold_for, initial, self._clock(), rules
         )
         return share
 

@@ -22,7 +22,8 @@ class Clock:
 
 
 def pair() -> tuple[SharedGovernor, SharedGovernor, Clock]:
-    store, clock = MemoryGovernorStore(), Clock()
+    clock = Clock()
+    store = MemoryGovernorStore(clock)
     a = SharedGovernor(SETTINGS, store, "a", clock)
     b = SharedGovernor(SETTINGS, store, "b", clock)
     for g in (a, b):
@@ -70,6 +71,8 @@ async def test_an_open_breaker_holds_every_process() -> None:
     await b.sync()
     assert b.allowed() == 0
     clock.now = 5.5  # past the cool-down: a probes, b sends its share again
+    await a.sync()
+    await b.sync()
     assert a.allowed() == 1
     # of the limit a's failures cut by a fifth: 12 x 0.8 = 9.6, shared 5 and 4
     assert b.allowed() == 4
@@ -111,3 +114,58 @@ async def test_a_store_that_fails_keeps_the_last_share() -> None:
     assert a._task is not None and not a._task.done()
     assert a.allowed() == 6
     await a.stop()
+
+
+def group(n: int, initial: float) -> tuple[list[SharedGovernor], Clock]:
+    clock = Clock()
+    store = MemoryGovernorStore(clock)
+    settings = GovernorSettings(initial_limit=initial)
+    members = [SharedGovernor(settings, store, f"p{i}", clock) for i in range(n)]
+    for g in members:
+        g.rules = SharingRules(window=0.0)
+        g.governor._measuring = False
+        g.governor.limit = g.governor._saved_limit
+    return members, clock
+
+
+async def sync_all(members: list[SharedGovernor]) -> None:
+    for g in members:
+        await g.sync()
+    for g in members:
+        await g.sync()
+
+
+async def test_more_processes_than_the_limit_can_still_cut_it() -> None:
+    members, _ = group(6, 5.0)
+    await sync_all(members)
+    assert sum(g.allowed() for g in members) == 5
+    first = members[0]
+    first.governor.limit *= first.governor.settings.backoff  # its overload window's cut
+    await first.sync()
+    assert first.share is not None and first.share.limit == 4.0
+
+
+async def test_a_cut_applies_before_the_next_sync() -> None:
+    members, _ = group(2, 20.0)
+    await sync_all(members)
+    a = members[0]
+    assert a.allowed() == 10
+    a.governor.limit *= 0.5
+    assert a.allowed() == 5
+
+
+async def test_an_outage_longer_than_membership_keeps_the_whole_limit() -> None:
+    members, clock = group(4, 40.0)
+    await sync_all(members)
+    clock.now += 10  # nobody reached the store: every membership ran out
+    await members[0].sync()
+    assert members[0].share is not None and members[0].share.limit == 40.0
+
+
+async def test_a_process_the_store_has_not_heard_from_stops_delivering() -> None:
+    members, clock = group(2, 20.0)
+    await sync_all(members)
+    clock.now += 3  # past the 2 s membership: the other may have taken this share
+    assert members[0].allowed() == 0
+    await members[0].sync()
+    assert members[0].allowed() > 0

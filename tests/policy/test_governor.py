@@ -293,3 +293,19 @@ def test_limit_stays_within_bounds(events: list[tuple[float, float | None, int |
         assert s.min_limit <= gov.limit <= s.max_limit
         assert gov.in_flight == 0
         assert gov.allowed(now) >= 0
+
+
+def test_a_shared_governor_re_measuring_under_load_keeps_the_lower_baseline() -> None:
+    """Several processes: one re-measuring at a low limit while the others keep sending
+    sees their load; taking it for the no-load latency would creep the limit upward."""
+    for raises, expected in ((True, 0.08), (False, 0.05)):
+        s = GovernorSettings(window=0.1, remeasure_every=1.0, remeasure_raises=raises)
+        g = Governor(s, now=0.0)
+        g.baselines[""] = 0.05
+        g._measuring = True
+        now = 0.0
+        for _ in range(s.min_samples):
+            now += 0.02
+            g.started(now)
+            g.finished(now + 0.1, 0.08, 200)
+        assert g.baselines[""] == expected, raises
