@@ -101,10 +101,16 @@ class SharedGovernor(OriginGovernor):
             g.paused_until = max(g.paused_until, self._received_hold)
         # The governor works in units of its part: its floor and ceiling are its part of
         # the shared ones, so that a cut at the floor still reaches the shared limit.
+        # A re-measurement may raise a baseline only while the whole group sends next to
+        # nothing (a probe's worth, or one request per process): then it measures the
+        # no-load latency (the origin got slower, and the limit fell for it), not the
+        # others' load.
+        low = max(self.settings.min_limit_probe, self.settings.min_limit * share.members)
         g.settings = replace(
             self.settings,
             min_limit=self.settings.min_limit / share.members,
             max_limit=self.settings.max_limit / share.members,
+            remeasure_raises=share.limit <= low,
         )
         g.rescale(share.fraction)
         self._synced_target = g.target

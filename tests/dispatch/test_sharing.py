@@ -169,3 +169,15 @@ async def test_a_process_the_store_has_not_heard_from_stops_delivering() -> None
     assert members[0].allowed() == 0
     await members[0].sync()
     assert members[0].allowed() > 0
+
+
+async def test_baselines_rise_only_while_the_whole_group_is_at_the_floor() -> None:
+    members, _ = group(2, 20.0)
+    await sync_all(members)
+    assert not members[0].governor.settings.remeasure_raises  # 20 in flight in all
+    for g in members:
+        g.governor.limit = g.governor.settings.min_limit  # cut down: the origin slowed
+        await g.sync()
+    await sync_all(members)
+    assert members[0].share is not None and members[0].share.limit <= 2.0
+    assert members[0].governor.settings.remeasure_raises
