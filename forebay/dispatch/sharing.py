@@ -77,12 +77,6 @@ class SharedGovernor(OriginGovernor):
     def available(self) -> int:
         return max(0, self.allowed() - self.governor.in_flight)
 
-    @property
-    def slots(self) -> int:
-        """What this process may have in flight, for the metrics: shares add up to the
-        shared limit."""
-        return self.share.slots if self.share is not None else self.allowed()
-
     async def sync(self) -> None:
         g = self.governor
         now = self.clock()
@@ -129,8 +123,9 @@ class SharedGovernor(OriginGovernor):
                 await self.sync()
                 failing = False
             except Exception:
-                # The last share stays: a store that is down stops accepts anyway, and
-                # the deliveries under way should finish.
+                # The last share stays for the membership's lifetime (a store that is
+                # down stops accepts anyway); after that `allowed()` is 0 until a sync
+                # succeeds, since the others may have taken the share over.
                 if not failing:
                     log.warning("governor sync failed; keeping the last share", exc_info=True)
                 failing = True
