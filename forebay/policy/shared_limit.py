@@ -77,7 +77,11 @@ def sync(
     """One process's sync: `ratio` is its governor's limit now over its limit at its last
     sync (1.0: no change); `hold_for` how long it asks everyone to wait (0: no hold);
     `initial` the limit to start from when there is no record yet."""
-    members = {m: t for m, t in (record.members if record else {}).items() if t > now}
+    # Times past `now + member_ttl` mean the clock stepped back since they were written
+    # (SQLite's and the memory store's wall clock): held to the horizon, a dead member
+    # still runs out within one membership rather than after the step.
+    horizon = now + rules.member_ttl
+    members = {m: min(t, horizon) for m, t in (record.members if record else {}).items() if t > now}
     if record is None or not members:
         # Nobody is live (a first start, or an outage longer than the membership): start
         # again from the caller's view of the whole limit.
@@ -109,7 +113,9 @@ def _change(record: SharedLimit, ratio: float, now: float, rules: SharingRules) 
     if not math.isfinite(ratio) or ratio <= 0 or abs(ratio - 1.0) < 1e-9:
         return record
     direction = 1 if ratio > 1 else -1
-    if now - record.changed_at < rules.window and not (direction < 0 < record.direction):
+    since = now - record.changed_at
+    since = math.inf if since < 0 else since  # the clock stepped back: the window is over
+    if since < rules.window and not (direction < 0 < record.direction):
         return record
     return replace(
         record,

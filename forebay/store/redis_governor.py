@@ -25,6 +25,10 @@ local t = redis.call('TIME')
 local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
 local g, m = P .. 'gov', P .. 'gov:members'
 redis.call('ZREMRANGEBYSCORE', m, '-inf', now)
+local horizon = string.format('%.17g', now + ttl)
+for _, id in ipairs(redis.call('ZRANGEBYSCORE', m, '(' .. horizon, '+inf')) do
+  redis.call('ZADD', m, horizon, id)  -- the clock stepped back: held to the horizon
+end
 local limit, changed_at, direction, hold_until
 if redis.call('ZCARD', m) == 0 then
   limit, changed_at, direction, hold_until = math.min(hi, math.max(lo, initial)), 0, 0, 0
@@ -41,7 +45,9 @@ if hold_for > 0 then hold_until = math.max(hold_until, now + hold_for) end
 if ratio > 0 and math.abs(ratio - 1) >= 1e-9 then
   local dir = -1
   if ratio > 1 then dir = 1 end
-  if now - changed_at >= window or (dir < 0 and direction > 0) then
+  local since = now - changed_at
+  if since < 0 then since = math.huge end
+  if since >= window or (dir < 0 and direction > 0) then
     limit = math.min(hi, math.max(lo, limit * ratio))
     changed_at, direction = now, dir
   end

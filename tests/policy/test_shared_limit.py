@@ -146,3 +146,14 @@ def test_rescale_moves_what_the_governor_learnt_with_the_limit() -> None:
     assert (g.limit, g._ssthresh, g._good) == (5.0, 8.0, 6.0)
     g.rescale(0.2)  # below the minimum: the minimum
     assert g.limit == s.min_limit
+
+
+def test_a_clock_stepping_back_neither_keeps_the_dead_nor_blocks_changes() -> None:
+    record, _ = sync(None, "a", 1.0, 0.0, 10.0, now=1000.0, rules=RULES)
+    record, _ = sync(record, "b", 1.5, 0.0, 10.0, now=1000.1, rules=RULES)
+    # The wall clock steps back an hour; only b syncs from then on.
+    record, share = sync(record, "b", 1.5, 0.0, 10.0, now=-2600.0, rules=RULES)
+    assert share.limit == pytest.approx(22.5)  # the rise applies: the window is over
+    assert record.members["a"] == -2600.0 + RULES.member_ttl
+    _, share = sync(record, "b", 1.0, 0.0, 10.0, now=-2600.0 + 2.5, rules=RULES)
+    assert share.members == 1  # a, silent, ran out within one membership
