@@ -32,6 +32,18 @@ export async function api(method, path, body, contentType) {
   return resp.status === 204 ? null : resp.json();
 }
 
+// A page's loader, called again before its last answer came back (a filter typed
+// letter by letter, a refresh timer): only the newest call may show what it got, or a
+// slower, older answer would overwrite a newer one. The loader gets `stale()` to check
+// after each await.
+export function newestOnly(load) {
+  let issued = 0;
+  return (...args) => {
+    const ticket = ++issued;
+    return load(() => ticket !== issued, ...args);
+  };
+}
+
 // A DOM element: h("td", {class: "x"}, "text", child, ...). Text is always text, never HTML.
 export function h(tag, attrs = {}, ...children) {
   const el = document.createElement(tag);

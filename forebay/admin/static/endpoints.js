@@ -1,4 +1,4 @@
-import { api, attempt, flash, h } from "./api.js";
+import { api, attempt, flash, h, newestOnly } from "./api.js";
 
 const form = document.getElementById("filters");
 const tbody = document.querySelector("#endpoints tbody");
@@ -66,14 +66,16 @@ function row(e) {
   );
 }
 
-async function load() {
+const load = newestOnly(async (stale) => {
   const q = query();
   history.replaceState(null, "", q ? `?${q}` : location.pathname);
-  shown = await api("GET", `/api/endpoints${q ? `?${q}` : ""}`);
+  const found = await api("GET", `/api/endpoints${q ? `?${q}` : ""}`);
+  if (stale()) return;
+  shown = found;
   tbody.replaceChildren(...shown.map(row));
   document.getElementById("count").textContent = `${shown.length} endpoints`;
   tbody.dataset.loaded = q;
-}
+});
 
 async function change(e, patch) {
   await attempt(`${e.method} ${e.path} saved`, () => api("PATCH", `/api/endpoints/${e.id}`, patch));

@@ -1,4 +1,4 @@
-import { ApiError, api, attempt, flash, h, when } from "./api.js";
+import { ApiError, api, attempt, flash, h, newestOnly, when } from "./api.js";
 
 const form = document.getElementById("filters");
 const out = document.getElementById("errors");
@@ -15,7 +15,7 @@ function sample(e, first) {
     h("h4", {}, "Response body (start)"), h("pre", {}, e.response_body));
 }
 
-async function load() {
+const load = newestOnly(async (stale) => {
   const endpoint = form.elements.endpoint.value;
   let rows;
   try {
@@ -27,6 +27,7 @@ async function load() {
     }
     throw e;
   }
+  if (stale()) return;
   const groups = new Map();
   for (const e of rows) {
     if (!groups.has(e.endpoint)) groups.set(e.endpoint, []);
@@ -40,7 +41,7 @@ async function load() {
     h("section", { class: "error-group", "data-endpoint": name },
       h("h2", {}, name, h("span", { class: "muted" }, ` ${list.length} recent`)),
       ...list.map((e, i) => sample(e, i === 0)))));
-}
+});
 
 form.addEventListener("change", () => load().catch((e) => flash(e.message, "error")));
 document.getElementById("clear").addEventListener("click", async () => {

@@ -1,4 +1,4 @@
-import { api, attempt, every, flash, h, stateBadge, when } from "./api.js";
+import { api, attempt, every, flash, h, newestOnly, stateBadge, when } from "./api.js";
 
 const form = document.getElementById("filters");
 const tbody = document.querySelector("#requests tbody");
@@ -73,7 +73,7 @@ function row(r) {
   );
 }
 
-async function load() {
+const load = newestOnly(async (stale) => {
   const q = address();
   history.replaceState(null, "", q ? `?${q}` : location.pathname);
   const params = filters();
@@ -83,6 +83,7 @@ async function load() {
   const cursor = before ?? bound;
   if (cursor) params.set("before", cursor);
   let rows = await api("GET", `/api/requests?${params}`);
+  if (stale()) return;
   older.hidden = rows.length < PAGE;
   const since = form.elements.since.value;
   if (since) {
@@ -92,13 +93,14 @@ async function load() {
   tbody.replaceChildren(...rows.map(row));
   tbody.dataset.count = String(rows.length);
   const counts = (await api("GET", "/api/requests/counts")).counts;
+  if (stale()) return;
   document.getElementById("counts").replaceChildren(
     ...Object.entries(counts).map(([s, n]) => h("span", {}, stateBadge(s), ` ${n}`)),
   );
   const dead = counts.dead ?? 0;
   document.getElementById("dead-actions").hidden = dead === 0;
   document.getElementById("dead-count").textContent = `${dead} dead`;
-}
+});
 
 form.addEventListener("submit", (ev) => {
   ev.preventDefault();
