@@ -6,6 +6,7 @@ names. Working on bytes keeps the hot path free of decoding.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Sequence
 
 Header = tuple[bytes, bytes]
@@ -36,10 +37,17 @@ def connection_tokens(headers: Iterable[Header]) -> frozenset[bytes]:
     return frozenset(tokens)
 
 
+@functools.lru_cache(maxsize=64)
+def _skipped(drop: frozenset[bytes]) -> frozenset[bytes]:
+    # Callers pass a few constant sets: their union with the hop-by-hop names is made once.
+    return HOP_BY_HOP | drop
+
+
 def end_to_end(headers: Sequence[Header], drop: frozenset[bytes] = frozenset()) -> list[Header]:
     """The headers a proxy passes on: all but hop-by-hop ones and those in `drop`."""
-    extra = connection_tokens(headers)
-    skip = HOP_BY_HOP | extra | drop if extra or drop else HOP_BY_HOP
+    skip = _skipped(drop)
+    if any(n == b"connection" for n, _ in headers):
+        skip = skip | connection_tokens(headers)
     return [(n, v) for n, v in headers if n not in skip]
 
 
@@ -59,21 +67,23 @@ def forwarding_headers(
     Existing `Forwarded` and `X-Forwarded-For` chains are extended, as nginx's
     `$proxy_add_x_forwarded_for` does; proto and host describe this hop.
     """
-    prior_forwarded = b", ".join(v for n, v in headers if n == b"forwarded")
-    prior_xff = b", ".join(v for n, v in headers if n == b"x-forwarded-for")
-    element = f"for={_forwarded_node(client_host)}" if client_host else "for=unknown"
-    element += f";proto={scheme}"
+    prior_forwarded: list[bytes] = []
+    prior_xff: list[bytes] = []
+    for n, v in headers:  # one pass; most requests carry neither
+        if n == b"forwarded":
+            prior_forwarded.append(v)
+        elif n == b"x-forwarded-for":
+            prior_xff.append(v)
+    node = _forwarded_node(client_host) if client_host else "unknown"
     if host:
-        element += ';host="' + host.decode("latin-1").replace('"', "") + '"'
-    forwarded = element.encode("latin-1")
-    if prior_forwarded:
-        forwarded = prior_forwarded + b", " + forwarded
-    xff = (client_host or "unknown").encode("latin-1")
-    if prior_xff:
-        xff = prior_xff + b", " + xff
+        element = f'for={node};proto={scheme};host="{host.decode("latin-1").replace(chr(34), "")}"'
+    else:
+        element = f"for={node};proto={scheme}"
+    prior_forwarded.append(element.encode("latin-1"))
+    prior_xff.append((client_host or "unknown").encode("latin-1"))
     out: list[Header] = [
-        (b"forwarded", forwarded),
-        (b"x-forwarded-for", xff),
+        (b"forwarded", b", ".join(prior_forwarded)),
+        (b"x-forwarded-for", b", ".join(prior_xff)),
         (b"x-forwarded-proto", scheme.encode("latin-1")),
     ]
     if host:

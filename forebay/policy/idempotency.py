@@ -8,10 +8,12 @@ first request with it is still being accepted is a conflict (409).
 from __future__ import annotations
 
 import hashlib
+import struct
 from dataclasses import dataclass
 from enum import StrEnum
 
 MAX_KEY_LENGTH = 255
+_LENGTH = struct.Struct(">Q")
 
 
 class Verdict(StrEnum):
@@ -31,10 +33,12 @@ class KeyRecord:
 
 
 def fingerprint(method: str, target: str, body: bytes) -> str:
-    h = hashlib.sha256()
-    for part in (method.encode(), target.encode(), body):
-        h.update(len(part).to_bytes(8, "big"))
-        h.update(part)
+    """SHA-256 over each part preceded by its length (8 bytes, big-endian)."""
+    m, t = method.encode(), target.encode()
+    h = hashlib.sha256(
+        _LENGTH.pack(len(m)) + m + _LENGTH.pack(len(t)) + t + _LENGTH.pack(len(body))
+    )
+    h.update(body)  # not joined with the rest: a body may be large
     return h.hexdigest()
 
 

@@ -116,6 +116,10 @@ class MemoryResponseCache:
     def __len__(self) -> int:
         return sum(len(v) for v in self._entries.values())
 
+    def __bool__(self) -> bool:
+        # Asked on every write; no key is kept without an entry, so no need to count them.
+        return bool(self._entries)
+
     def lookup(self, key: str) -> list[CachedResponse] | None:
         found = self._entries.get(key)
         if found is not None:

@@ -26,6 +26,34 @@ from forebay.store.sqlite_rows import (
 
 __all__ = ["SCHEMA", "SqliteRequestStore"]
 
+INSERT_REQUEST = (
+    "INSERT INTO requests (id, consumer, endpoint_id, endpoint, method, target, headers, "
+    "ordering_key, fingerprint, idempotency_key, callback, state, accepted_at, updated_at, "
+    "next_at, callback_state) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'queued', ?, ?, ?, ?)"
+)
+INSERT_BODY = "INSERT INTO request_bodies (id, body) VALUES (?, ?)"
+INSERT_LANE = "INSERT OR IGNORE INTO lanes (ordering_key, next_at) VALUES (?, ?)"
+
+
+def _request_values(r: AcceptedRequest) -> tuple[Any, ...]:
+    return (
+        r.id,
+        r.consumer,
+        r.endpoint_id,
+        r.endpoint,
+        r.method,
+        r.target,
+        json.dumps(r.headers),
+        r.ordering_key,
+        r.fingerprint,
+        r.idempotency_key,
+        r.callback,
+        r.accepted_at,
+        r.accepted_at,
+        r.accepted_at,
+        "pending" if r.callback else None,
+    )
+
 
 class SqliteRequestStore(SqliteLeases):
     def __init__(self, db: SqliteDatabase) -> None:
@@ -33,63 +61,47 @@ class SqliteRequestStore(SqliteLeases):
 
     async def accept(self, batch: Sequence[AcceptedRequest], key_ttl: float) -> list[str | None]:
         def write(c: sqlite3.Connection) -> list[str | None]:
-            out: list[str | None] = []
-            for r in batch:
-                if r.idempotency_key is not None:
-                    cur = c.execute(
-                        "INSERT INTO idempotency (consumer, key, fingerprint, request_id, "
-                        "expires_at) VALUES (?, ?, ?, ?, ?) ON CONFLICT (consumer, key) DO "
-                        "UPDATE SET fingerprint = excluded.fingerprint, request_id = "
-                        "excluded.request_id, expires_at = excluded.expires_at "
-                        "WHERE idempotency.expires_at <= ? RETURNING request_id",
-                        (
-                            r.consumer,
-                            r.idempotency_key,
-                            r.fingerprint,
-                            r.id,
-                            r.accepted_at + key_ttl,
-                            r.accepted_at,
-                        ),
-                    ).fetchone()
-                    if cur is None:
-                        held = c.execute(
-                            "SELECT request_id FROM idempotency WHERE consumer = ? AND key = ?",
-                            (r.consumer, r.idempotency_key),
-                        ).fetchone()
-                        out.append(held[0])
-                        continue
-                c.execute(
-                    "INSERT INTO requests (id, consumer, endpoint_id, endpoint, method, target, "
-                    "headers, ordering_key, fingerprint, idempotency_key, callback, state, "
-                    "accepted_at, updated_at, next_at, callback_state) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'queued', ?, ?, ?, ?)",
-                    (
-                        r.id,
-                        r.consumer,
-                        r.endpoint_id,
-                        r.endpoint,
-                        r.method,
-                        r.target,
-                        json.dumps(r.headers),
-                        r.ordering_key,
-                        r.fingerprint,
-                        r.idempotency_key,
-                        r.callback,
-                        r.accepted_at,
-                        r.accepted_at,
-                        r.accepted_at,
-                        "pending" if r.callback else None,
-                    ),
-                )
-                c.execute("INSERT INTO request_bodies (id, body) VALUES (?, ?)", (r.id, r.body))
-                c.execute(
-                    "INSERT OR IGNORE INTO lanes (ordering_key, next_at) VALUES (?, ?)",
-                    (r.ordering_key, r.accepted_at),
-                )
-                out.append(None)
+            # Keys first, row by row (each may find an earlier holder); then every stored
+            # request in three statements for the whole batch, in acceptance order, so a
+            # lane's requests keep their order in `seq`. One call per batch rather than
+            # three per request: about a third of the store thread's time at load.
+            out = [self._claim_key(c, r, key_ttl) for r in batch]
+            rows = [r for r, held in zip(batch, out, strict=True) if held is None]
+            c.executemany(INSERT_REQUEST, [_request_values(r) for r in rows])
+            c.executemany(INSERT_BODY, [(r.id, r.body) for r in rows])
+            c.executemany(INSERT_LANE, [(r.ordering_key, r.accepted_at) for r in rows])
             return out
 
         return await self._db.run(lambda c: transaction(c, write))
+
+    @staticmethod
+    def _claim_key(c: sqlite3.Connection, r: AcceptedRequest, key_ttl: float) -> str | None:
+        """None when `r` may be stored (no key, or its key is now `r`'s); else the id of
+        the request that holds the key."""
+        if r.idempotency_key is None:
+            return None
+        claimed = c.execute(
+            "INSERT INTO idempotency (consumer, key, fingerprint, request_id, "
+            "expires_at) VALUES (?, ?, ?, ?, ?) ON CONFLICT (consumer, key) DO "
+            "UPDATE SET fingerprint = excluded.fingerprint, request_id = "
+            "excluded.request_id, expires_at = excluded.expires_at "
+            "WHERE idempotency.expires_at <= ? RETURNING request_id",
+            (
+                r.consumer,
+                r.idempotency_key,
+                r.fingerprint,
+                r.id,
+                r.accepted_at + key_ttl,
+                r.accepted_at,
+            ),
+        ).fetchone()
+        if claimed is not None:
+            return None
+        held = c.execute(
+            "SELECT request_id FROM idempotency WHERE consumer = ? AND key = ?",
+            (r.consumer, r.idempotency_key),
+        ).fetchone()
+        return str(held[0])
 
     async def key(self, consumer: str, key: str, now: float) -> KeyRecord | None:
         row = await self._db.run(
