@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from forebay.catalog.endpoint import Endpoint, EndpointPolicy
 from forebay.catalog.matcher import Router
 
+MATCHES_KEPT = 4096
+
 
 @dataclass(frozen=True, slots=True)
 class Route:
@@ -40,13 +42,23 @@ class Catalog:
         self._by_id = {r.endpoint_id: r for r in self.routes}
         # Whether any endpoint caches: when none does, writes have nothing to invalidate.
         self.caches = any(r.policy.managed and r.policy.cache is not None for r in self.routes)
+        self._matched: dict[tuple[str, str], tuple[Route | None, bool]] = {}
 
     def route(self, endpoint_id: str | None) -> Route | None:
         return self._by_id.get(endpoint_id) if endpoint_id else None
 
     def match(self, method: str, path: str) -> tuple[Route | None, bool]:
         """The route for a request, and whether the path is routed for any method."""
-        return self._router.match(method, path)
+        # Most traffic repeats a few paths: remember answers, up to a bound (then start
+        # over, which costs less per request than keeping a least-recently-used order).
+        key = (method, path)
+        found = self._matched.get(key)
+        if found is None:
+            found = self._router.match(method, path)
+            if len(self._matched) >= MATCHES_KEPT:
+                self._matched.clear()
+            self._matched[key] = found
+        return found
 
     def allowed(self, path: str) -> list[str]:
         return self._router.allowed(path)

@@ -29,14 +29,11 @@ class Observe:
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         ex = scope["forebay"] = Exchange()
-
-        async def counting_send(message: dict[str, Any]) -> None:
-            if message["type"] == "http.response.body":
-                ex.bytes_sent += len(message.get("body", b""))
-            await send(message)
-
         try:
-            await self.app(scope, receive, counting_send)
+            if self.access:  # the byte count is for the access line only
+                await self.app(scope, receive, _counting(send, ex))
+            else:
+                await self.app(scope, receive, send)
         finally:
             status = ex.status or 499
             key = (ex.endpoint_label, scope["method"], status)
@@ -71,3 +68,12 @@ class Observe:
                     async_id=ex.async_id,
                     error=ex.error,
                 )
+
+
+def _counting(send: Any, ex: Exchange) -> Any:
+    async def counting_send(message: dict[str, Any]) -> None:
+        if message["type"] == "http.response.body":
+            ex.bytes_sent += len(message.get("body", b""))
+        await send(message)
+
+    return counting_send
