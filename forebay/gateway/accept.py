@@ -65,20 +65,26 @@ class AsyncAccept:
             await self.app(scope, receive, send)
             return
         headers = scope["headers"]
+        own = own_headers(headers)
         prefs = NONE
-        if any(n == b"prefer" for n, _ in headers):
+        if b"prefer" in own:
             values = [v.decode("latin-1") for n, v in headers if n == b"prefer"]
             prefs = parse_prefer(values, self.settings.async_.max_wait)
         if not (route.policy.async_ or prefs.respond_async):
             await self.app(scope, receive, send)
             return
-        await self._accept(scope, receive, send, ex, prefs)
+        await self._accept(scope, receive, send, ex, prefs, own)
 
     async def _accept(
-        self, scope: dict[str, Any], receive: Any, send: Any, ex: Exchange, prefs: Preferences
+        self,
+        scope: dict[str, Any],
+        receive: Any,
+        send: Any,
+        ex: Exchange,
+        prefs: Preferences,
+        own: dict[bytes, bytes],
     ) -> None:
         assert ex.route is not None
-        headers: list[tuple[bytes, bytes]] = scope["headers"]
         body = await self._read_body(receive)
         if body is None:
             return await self.limits.too_large(scope, send)
@@ -89,7 +95,6 @@ class AsyncAccept:
         rid = new_request_id(now, os.urandom)
         fingerprint = idempotency.fingerprint(scope["method"], target, body)
 
-        own = own_headers(headers)
         key = text(own.get(b"idempotency-key"))
         if key is not None:
             key = key.strip().strip('"')

@@ -25,6 +25,7 @@ _DROP = FORWARDING_NAMES | {
 _OWN = frozenset(
     {
         b"host",
+        b"prefer",
         b"idempotency-key",
         b"forebay-callback",
         b"forebay-ordering-key",
@@ -34,7 +35,8 @@ _OWN = frozenset(
 
 
 def own_headers(headers: Headers) -> dict[bytes, bytes]:
-    """The request headers accept reads itself, the first of each, in one pass."""
+    """The request headers accept reads itself, the first of each, in one pass (for
+    `prefer`, whose every value counts, whether there is one)."""
     found: dict[bytes, bytes] = {}
     for n, v in headers:
         if n in _OWN and n not in found:

@@ -5,7 +5,6 @@ sweeping requests, and their callbacks' progress. The tables and row mapping are
 
 from __future__ import annotations
 
-import json
 import sqlite3
 from collections.abc import Sequence
 from typing import Any
@@ -21,6 +20,7 @@ from forebay.store.sqlite_rows import (
     RESPONSE_BODY,
     SCHEMA,
     advance_lane,
+    encode_headers,
     row_to_request,
 )
 
@@ -43,7 +43,7 @@ def _request_values(r: AcceptedRequest) -> tuple[Any, ...]:
         r.endpoint,
         r.method,
         r.target,
-        json.dumps(r.headers),
+        encode_headers(r.headers),
         r.ordering_key,
         r.fingerprint,
         r.idempotency_key,
@@ -69,7 +69,10 @@ class SqliteRequestStore(SqliteLeases):
             rows = [r for r, held in zip(batch, out, strict=True) if held is None]
             c.executemany(INSERT_REQUEST, [_request_values(r) for r in rows])
             c.executemany(INSERT_BODY, [(r.id, r.body) for r in rows])
-            c.executemany(INSERT_LANE, [(r.ordering_key, r.accepted_at) for r in rows])
+            lanes: dict[str, float] = {}  # a batch often holds many requests of one lane
+            for r in rows:
+                lanes.setdefault(r.ordering_key, r.accepted_at)
+            c.executemany(INSERT_LANE, lanes.items())
             return out
 
         return await self._db.run(lambda c: transaction(c, write))

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import itertools
+import json
 import sqlite3
 from pathlib import Path
 
@@ -740,6 +741,46 @@ async def test_sqlite_accepted_requests_survive_reopening(tmp_path: Path) -> Non
         assert await claim(rs, T0 + 1, "w2") == []  # the leases were kept too
         assert await rs.finish(batch[0].id, "w1", ok(T0 + 2), T0 + 2)
         assert await claim(rs, T0 + 2, "w2") == [batch[1].id]
+    finally:
+        await s.close()
+
+
+ODD_HEADERS = [
+    ("host", "api.example.com:8443"),
+    ("x-empty", ""),
+    ("x-colons", "a: b: c"),
+    ("x-latin", "caf\xe9 \xff"),
+    ("x-spaces", "  padded  "),
+    ("x-repeated", "1"),
+    ("x-repeated", "2"),
+]
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [[], ODD_HEADERS, [("x-broken", "line\nbreak"), ("x-after", "kept")]],
+    ids=["none", "odd values", "a line break"],
+)
+async def test_headers_come_back_as_accepted(store: Store, headers: list[tuple[str, str]]) -> None:
+    r = make(headers=headers)
+    await accept(store.requests, r)
+    assert (await must_get(store.requests, r.id)).headers == headers
+
+
+async def test_sqlite_reads_headers_stored_as_json(tmp_path: Path) -> None:
+    """Rows written before headers were stored one per line keep their headers."""
+    url = f"sqlite:///{tmp_path}/queue.db"
+    r = make(headers=ODD_HEADERS)
+    s = await open_store(url)
+    try:
+        await accept(s.requests, r)
+    finally:
+        await s.close()
+    with sqlite3.connect(tmp_path / "queue.db") as db:
+        db.execute("UPDATE requests SET headers = ? WHERE id = ?", (json.dumps(ODD_HEADERS), r.id))
+    s = await open_store(url)
+    try:
+        assert (await must_get(s.requests, r.id)).headers == ODD_HEADERS
     finally:
         await s.close()
 
