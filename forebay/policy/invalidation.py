@@ -150,15 +150,21 @@ def targets(
     """Everything a successful `method path` invalidates; nothing for other methods."""
     if method not in MUTATIONS:
         return Targets()
-    path = normalise_path(path)
+    found = _own_targets(normalise_path(path), template, tuple(invalidates))
+    named = {p for p in map(location_path, (location, content_location)) if p is not None}
+    if named <= found.paths:
+        return found
+    return Targets(found.paths | named, found.patterns)
+
+
+@lru_cache(maxsize=4096)
+def _own_targets(path: str, template: str | None, invalidates: tuple[str, ...]) -> Targets:
+    # Writes repeat paths (and every write computes this): remembered, as the answer
+    # depends on nothing else.
     paths = {path}
     parent = parent_collection(path, template)
     if parent is not None and parent != "/":
         paths.add(parent)
-    for header in (location, content_location):
-        named = location_path(header)
-        if named is not None:
-            paths.add(named)
     patterns: list[str] = []
     params = bind(template, path) if template is not None else None
     for pattern in invalidates:
