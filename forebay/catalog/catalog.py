@@ -14,6 +14,7 @@ from forebay.catalog.endpoint import Endpoint, EndpointPolicy
 from forebay.catalog.matcher import Router
 
 MATCHES_KEPT = 4096
+MATCH_PATH_KEPT = 512  # characters: the memory kept is at most about 2 MB
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,9 +56,10 @@ class Catalog:
         found = self._matched.get(key)
         if found is None:
             found = self._router.match(method, path)
-            if len(self._matched) >= MATCHES_KEPT:
-                self._matched.clear()
-            self._matched[key] = found
+            if len(path) <= MATCH_PATH_KEPT:  # a client's huge paths are not kept
+                if len(self._matched) >= MATCHES_KEPT:
+                    self._matched.clear()
+                self._matched[key] = found
         return found
 
     def allowed(self, path: str) -> list[str]:

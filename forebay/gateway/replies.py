@@ -19,7 +19,7 @@ def rfc3339(ts: float | None) -> str | None:
     return datetime.fromtimestamp(ts, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-_second: list[Any] = [None, ""]  # the last whole second formatted, and its text
+_second: tuple[float, str] = (math.nan, "")  # the last whole second formatted, and its text
 
 
 def rfc3339_utc(ts: float) -> str:
@@ -30,9 +30,12 @@ def rfc3339_utc(ts: float) -> str:
     micros = round(frac * 1e6)
     if micros >= 1_000_000:
         whole, micros = whole + 1, micros - 1_000_000
-    if _second[0] != whole:
-        _second[:] = [whole, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(whole))]
-    return f"{_second[1]}.{micros // 1000:03d}Z"
+    global _second
+    second, text = _second  # one read: a tuple is replaced whole, never half-updated
+    if second != whole:
+        text = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(whole))
+        _second = (whole, text)
+    return f"{text}.{micros // 1000:03d}Z"
 
 
 def status_url(request_id: str) -> str:

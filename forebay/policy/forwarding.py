@@ -70,6 +70,8 @@ def forwarding_headers(
     prior_forwarded: list[bytes] = []
     prior_xff: list[bytes] = []
     for n, v in headers:  # one pass; most requests carry neither
+        if not v:
+            continue  # an empty header adds no hop, and must not add an empty list item
         if n == b"forwarded":
             prior_forwarded.append(v)
         elif n == b"x-forwarded-for":

@@ -32,6 +32,7 @@ MUTATIONS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 _PARAM = re.compile(r"\{([^{}/]*)\}")
 # The gateway's own URLs (async status documents) are never cached.
 _OWN_PREFIX = "/_forebay/"
+REMEMBERED_PATH = 512  # characters: targets of longer paths are computed, not kept
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,7 +151,9 @@ def targets(
     """Everything a successful `method path` invalidates; nothing for other methods."""
     if method not in MUTATIONS:
         return Targets()
-    found = _own_targets(normalise_path(path), template, tuple(invalidates))
+    path = normalise_path(path)
+    own = _own_targets if len(path) <= REMEMBERED_PATH else _own_targets.__wrapped__
+    found = own(path, template, tuple(invalidates))
     named = {p for p in map(location_path, (location, content_location)) if p is not None}
     if named <= found.paths:
         return found

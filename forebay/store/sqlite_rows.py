@@ -84,9 +84,14 @@ RESPONSE_BODY = "(SELECT body FROM response_bodies b WHERE b.id = requests.id) A
 def encode_headers(headers: list[tuple[str, str]]) -> str:
     """A request's headers as stored: one `name:value` per line, about a quarter of the
     cost of JSON on the accept path. Names are tokens (no colon) and no field value holds
-    a line break (RFC 9110 5.5); should one ever, the headers are stored as JSON."""
+    a line break (RFC 9110 5.5); should a header ever break that, or the text look like
+    JSON, the headers are stored as JSON."""
     text = "\n".join([f"{n}:{v}" for n, v in headers])
-    if text.count("\n") != len(headers) - 1 and headers:
+    if headers and (
+        text.count("\n") != len(headers) - 1
+        or text.startswith("[")
+        or any(":" in n for n, _ in headers)
+    ):
         return json.dumps(headers)
     return text
 

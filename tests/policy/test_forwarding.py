@@ -66,7 +66,14 @@ def test_no_hop_by_hop_header_survives(headers: list[tuple[bytes, bytes]]) -> No
             b"::1",
         ),
         ([], None, b'for=unknown;proto=https;host="api"', b"unknown"),
+        (
+            [(b"forwarded", b""), (b"x-forwarded-for", b""), (b"x-forwarded-for", b"2.2.2.2")],
+            "10.0.0.1",
+            b'for=10.0.0.1;proto=https;host="api"',
+            b"2.2.2.2, 10.0.0.1",
+        ),
     ],
+    ids=["none", "x-forwarded-for", "forwarded, ipv6", "no client", "empty ones"],
 )
 def test_forwarding_headers(
     prior: list[tuple[bytes, bytes]],

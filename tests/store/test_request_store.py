@@ -758,8 +758,13 @@ ODD_HEADERS = [
 
 @pytest.mark.parametrize(
     "headers",
-    [[], ODD_HEADERS, [("x-broken", "line\nbreak"), ("x-after", "kept")]],
-    ids=["none", "odd values", "a line break"],
+    [
+        [],
+        ODD_HEADERS,
+        [("x-broken", "line\nbreak"), ("x-after", "kept")],
+        [("[not-json", "x"), ("a:b", "c")],
+    ],
+    ids=["none", "odd values", "a line break", "odd names"],
 )
 async def test_headers_come_back_as_accepted(store: Store, headers: list[tuple[str, str]]) -> None:
     r = make(headers=headers)
