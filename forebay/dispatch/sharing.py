@@ -18,6 +18,7 @@ import random
 import time
 from collections.abc import Callable
 from dataclasses import replace
+from typing import Any
 
 import structlog
 
@@ -38,14 +39,19 @@ class SharedGovernor(OriginGovernor):
         store: GovernorStore,
         member: str,
         clock: Callable[[], float] = time.monotonic,
+        call_later: Callable[[float, Callable[[], None]], Any] | None = None,
     ) -> None:
-        settings = replace(settings, remeasure_raises=False)
-        super().__init__(settings, clock)
-        self.settings = settings
+        # The group re-measures together (`_measure_together`), not each on its own timer.
+        own = replace(settings, remeasure_raises=False, remeasure_every=math.inf)
+        super().__init__(own, clock)
+        self.settings = own
         self.store = store
         self.member = member
         self.rules = SharingRules(
-            window=settings.window, min_limit=settings.min_limit, max_limit=settings.max_limit
+            window=settings.window,
+            min_limit=settings.min_limit,
+            max_limit=settings.max_limit,
+            remeasure_every=settings.remeasure_every,
         )
         self.share: Share | None = None
         self.on_more: Callable[[], None] = lambda: None  # the dispatcher's wake-up
@@ -53,6 +59,10 @@ class SharedGovernor(OriginGovernor):
         self._synced_at = clock()
         self._received_hold = 0.0
         self._task: asyncio.Task[None] | None = None
+        # Timers on the same clock as `clock` (the event loop's by default).
+        self._call_later = call_later or (lambda d, f: asyncio.get_running_loop().call_later(d, f))
+        self._measure_timer: Any = None
+        self._measured_at = -math.inf
 
     def allowed(self) -> int:
         g = self.governor
@@ -110,8 +120,31 @@ class SharedGovernor(OriginGovernor):
         self._synced_target = g.target
         self._synced_at = now
         self.share = share
+        self._schedule_measurement(share.measure_in)
         if self.allowed() > before:
             self.on_more()
+
+    def _schedule_measurement(self, due: float) -> None:
+        """Every process re-measures at the same moment of the store's clock: set a timer
+        for it when it is near (syncs come a few times a second)."""
+        if self._measure_timer is not None or due > 4 * self.rules.window:
+            return
+        if self.clock() + due - self._measured_at < self.rules.window:
+            return  # just done: a late sync's view of the same moment
+        self._measure_timer = self._call_later(due, self.measure_together)
+
+    def measure_together(self) -> None:
+        self._measure_timer = None
+        share, now = self.share, self.clock()
+        if share is None:
+            return
+        self._measured_at = now
+        # The group's probes (one request each) are well under the shared limit, or the
+        # limit is so low that nobody sends more anyway: what it measures is the origin
+        # at no load, and may raise a baseline.
+        low = max(self.settings.min_limit_probe, self.settings.min_limit * share.members)
+        raises = 2 * share.members <= share.limit or share.limit <= low
+        self.governor.remeasure_together(now, raises)
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="governor-sync")
@@ -133,6 +166,8 @@ class SharedGovernor(OriginGovernor):
             await asyncio.sleep(self.rules.window * random.uniform(0.8, 1.2))
 
     async def stop(self) -> None:
+        if self._measure_timer is not None:
+            self._measure_timer.cancel()
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):

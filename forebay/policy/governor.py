@@ -27,6 +27,8 @@ The controller combines the mechanisms of the adaptive limiters it learns from:
   `remeasure_every` seconds, jittered by the caller's random draw): for one window it
   holds the limit at `min_limit_probe` and takes that window's medians as the new
   baselines, so a baseline that drifted (a slower origin after a deploy) is relearnt.
+  Processes that share one limit re-measure together (`remeasure_together`), since one
+  measuring alone would measure the others' load.
 - A circuit breaker opens after `breaker_failures` consecutive failures without an
   answer; while open nothing is sent; after a cool-down one probe goes through
   (half-open); its success closes the breaker with the limit halved, its failure
@@ -104,6 +106,8 @@ class Governor:
         self._probe_in_flight = False
         # Start by measuring the no-load latency, at low concurrency.
         self._measuring = True
+        self._together = False  # this measurement is the whole group's (see below)
+        self._together_raises = False
         self._saved_limit = self.limit
         self.limit = min(self.limit, settings.min_limit_probe)
         self._jitter = jitter
@@ -137,6 +141,21 @@ class Governor:
             self.limit = min(self.settings.max_limit, self.limit * factor)
         self._good *= factor
         self._ssthresh *= factor
+
+    def remeasure_together(self, now: float, raises: bool) -> None:
+        """Re-measure the no-load latency now, at one exchange in flight, as every process
+        sharing the limit does at the same moment: the origin then serves next to nothing
+        but the measurement. Exchanges started before the group's earlier load has left
+        the origin (two current latencies, at least a window) do not count. `raises`:
+        whether the result may raise a baseline (the group's probes together are well
+        under the shared limit)."""
+        if not self._measuring:
+            self._saved_limit = self.limit
+        self._measuring = self._together = True
+        self._together_raises = raises
+        self.limit = self.settings.min_limit
+        latency = (self.min_rtt or 0.0) * max(1.0, self.last_ratio or 1.0)
+        self._window = Window(now + max(self.settings.window, 2 * latency))
 
     # -- decisions --------------------------------------------------------------------
 
@@ -188,7 +207,7 @@ class Governor:
         # about this one, and judged on those a slow start overshoots the knee by a step.
         # Not otherwise: with slow and fast endpoints mixed, a window would then hear
         # mostly the fast ones.
-        fresh = self._first_climb()
+        fresh = self._first_climb() or self._together
         if retry_after is not None and (status in OVERLOAD_STATUS or status is None):
             self.paused_until = max(self.paused_until, now + retry_after)
         if status is None:
@@ -243,11 +262,12 @@ class Governor:
             if self._measuring:
                 self._saved_limit = max(s.min_limit, self._saved_limit * s.backoff)
         elif self._measuring:
+            raises = self._together_raises if self._together else s.remeasure_raises
             for kind, latencies in w.by_kind().items():
                 measured, known = median(latencies), self.baselines.get(kind)
-                if known is None or measured <= known or s.remeasure_raises:
+                if known is None or measured <= known or raises:
                     self.baselines[kind] = measured
-            self._measuring = False
+            self._measuring = self._together = False
             self.limit = self._saved_limit
         else:
             self._adapt(w)

@@ -13,7 +13,9 @@ governor on the latencies it sees, and a few times a second syncs with the store
 - it reports a hold (its breaker is open, or the origin sent `Retry-After`) that every
   process honours, since the origin is down or overloaded for all of them;
 - it gets back its share: the limit divided by the live members, the remainder going to
-  the first ones in id order, so the shares add up to exactly the limit.
+  the first ones in id order, so the shares add up to exactly the limit;
+- and how long until the group's next re-measurement of the no-load latency: every
+  `remeasure_every` seconds of the store's clock, the same moment for every process.
 
 The store applies `sync` atomically (a transaction, a Lua script); this module is the rule
 it applies, with `now` from the store's own clock.
@@ -31,6 +33,7 @@ class SharingRules:
     member_ttl: float = 2.0  # a process not heard from for this long has left
     min_limit: float = 1.0
     max_limit: float = 1000.0
+    remeasure_every: float = 30.0  # the group re-measures at multiples of this, store time
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +55,7 @@ class Share:
     members: int
     rank: int  # of this process among the members, in id order
     hold_for: float  # seconds every process sends nothing
+    measure_in: float = math.inf  # seconds until the group re-measures together
 
     @property
     def slots(self) -> int:
@@ -98,8 +102,16 @@ def sync(
         members=len(ranked),
         rank=ranked.index(member),
         hold_for=max(0.0, record.hold_until - now),
+        measure_in=measure_in(now, rules.remeasure_every),
     )
     return record, share
+
+
+def measure_in(now: float, every: float) -> float:
+    """Seconds from `now` (the store's clock) to the group's next re-measurement."""
+    if not math.isfinite(every) or every <= 0 or not math.isfinite(now):
+        return math.inf
+    return every - now % every
 
 
 def leave(record: SharedLimit | None, member: str) -> SharedLimit | None:

@@ -11,11 +11,11 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from forebay.policy.shared_limit import Share, SharingRules
+from forebay.policy.shared_limit import Share, SharingRules, measure_in
 from forebay.store.redis_conn import raise_store_error
 
 # ARGV: prefix, member, ratio, hold_for, initial, window, member_ttl, min, max.
-# Returns limit, members, rank (in id order), hold_for.
+# Returns limit, members, rank (in id order), hold_for, Redis's time.
 SYNC = """
 local P, member = ARGV[1], ARGV[2]
 local ratio, hold_for, initial = tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
@@ -62,7 +62,7 @@ for i, id in ipairs(ids) do
   if id == member then rank = i - 1 end
 end
 return {string.format('%.17g', limit), #ids, rank,
-  string.format('%.17g', math.max(0, hold_until - now))}
+  string.format('%.17g', math.max(0, hold_until - now)), string.format('%.17g', now)}
 """
 
 
@@ -81,11 +81,12 @@ class RedisGovernorStore:
         args += [repr(rules.window), repr(rules.member_ttl)]
         args += [repr(rules.min_limit), repr(rules.max_limit)]
         try:
-            limit, members, rank, hold = await self._sync(keys=[], args=args)
+            limit, members, rank, hold, now = await self._sync(keys=[], args=args)
         except Exception as e:
             raise_store_error(e)
             raise
-        return Share(float(limit), int(members), int(rank), float(hold))
+        due = measure_in(float(now), rules.remeasure_every)
+        return Share(float(limit), int(members), int(rank), float(hold), due)
 
     async def leave(self, member: str) -> None:
         await self._r.zrem(self._p + "gov:members", member)

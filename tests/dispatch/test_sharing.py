@@ -4,6 +4,7 @@ seen by one reaches the others, and so does an open breaker."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 
 from forebay.dispatch.sharing import SharedGovernor
 from forebay.policy.governor import GovernorSettings
@@ -181,3 +182,28 @@ async def test_baselines_rise_only_while_the_whole_group_is_at_the_floor() -> No
     await sync_all(members)
     assert members[0].share is not None and members[0].share.limit <= 2.0
     assert members[0].governor.settings.remeasure_raises
+
+
+async def test_every_process_re_measures_at_one_moment_of_the_store_clock() -> None:
+    store_clock = Clock()
+    store_clock.now = 29.9  # a tenth of a second before the group's next re-measurement
+    store = MemoryGovernorStore(store_clock)
+    members = [SharedGovernor(GovernorSettings(), store, f"p{i}") for i in range(2)]
+    both = asyncio.Event()
+    for g in members:
+        g.governor._measuring = False
+        g.governor.limit = g.governor._saved_limit
+        original = g.measure_together
+
+        def measure(original: Callable[[], None] = original) -> None:
+            original()
+            if all(m.governor._together for m in members):
+                both.set()
+
+        g.measure_together = measure  # type: ignore[method-assign]
+    for g in members:
+        await g.sync()
+    await asyncio.wait_for(both.wait(), timeout=2.0)
+    assert [g.governor.allowed(g.clock()) for g in members] == [1, 1]
+    for g in members:
+        await g.stop()

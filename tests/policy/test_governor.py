@@ -5,30 +5,13 @@ from __future__ import annotations
 
 import heapq
 import random
-from dataclasses import dataclass, field
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from support.simulated_origin import WorkerPoolOrigin
 
 from forebay.policy.governor import Breaker, Governor, GovernorSettings
-
-
-@dataclass
-class WorkerPoolOrigin:
-    workers: int
-    service: float
-    rng: random.Random = field(default_factory=lambda: random.Random(7))
-    busy_until: list[float] = field(default_factory=list)
-
-    def admit(self, now: float) -> float:
-        """When a request arriving at `now` completes (FIFO over the workers)."""
-        while len(self.busy_until) < self.workers:
-            self.busy_until.append(now)
-        start = max(now, heapq.heappop(self.busy_until))
-        done = start + self.service * self.rng.uniform(0.9, 1.1)
-        heapq.heappush(self.busy_until, done)
-        return done
 
 
 def flood(gov: Governor, origin: WorkerPoolOrigin, seconds: float) -> dict[str, list[float]]:
@@ -309,3 +292,24 @@ def test_a_shared_governor_re_measuring_under_load_keeps_the_lower_baseline() ->
             g.started(now)
             g.finished(now + 0.1, 0.08, 200)
         assert g.baselines[""] == expected, raises
+
+
+@pytest.mark.parametrize(("raises", "baseline"), [(True, 0.03), (False, 0.02)])
+def test_re_measuring_together_counts_only_what_was_sent_once_the_group_settled(
+    raises: bool, baseline: float
+) -> None:
+    g = Governor(GovernorSettings(window=0.25), now=0.0)
+    g._measuring, g.limit, g.baselines[""] = False, 16.0, 0.02  # past the first measurement
+    g.remeasure_together(10.0, raises=raises)
+    assert g.allowed(10.0) == 1 and g.target == 16.0
+    for i in range(10):  # sent while the group's earlier load was still in the origin
+        g.started(10.0 + i * 0.01)
+        g.finished(10.05 + i * 0.01, 0.05, 200)
+    assert g._measuring and g.baselines[""] == 0.02
+    now = 10.3
+    for _ in range(8):  # sent after it: the origin at no load, slower since a deploy
+        g.started(now)
+        now += 0.03
+        g.finished(now, 0.03, 200)
+    assert not g._measuring and g.limit == 16.0
+    assert g.baselines[""] == pytest.approx(baseline)

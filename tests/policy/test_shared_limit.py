@@ -9,7 +9,14 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from forebay.policy.governor import Governor, GovernorSettings
-from forebay.policy.shared_limit import Share, SharedLimit, SharingRules, leave, sync
+from forebay.policy.shared_limit import (
+    Share,
+    SharedLimit,
+    SharingRules,
+    leave,
+    measure_in,
+    sync,
+)
 
 RULES = SharingRules(window=0.25, member_ttl=2.0, min_limit=1.0, max_limit=100.0)
 
@@ -157,3 +164,27 @@ def test_a_clock_stepping_back_neither_keeps_the_dead_nor_blocks_changes() -> No
     assert record.members["a"] == -2600.0 + RULES.member_ttl
     _, share = sync(record, "b", 1.0, 0.0, 10.0, now=-2600.0 + 2.5, rules=RULES)
     assert share.members == 1  # a, silent, ran out within one membership
+
+
+@pytest.mark.parametrize(
+    ("now", "every", "due"),
+    [
+        (0.0, 30.0, 30.0),
+        (29.75, 30.0, 0.25),
+        (30.0, 30.0, 30.0),
+        (1_764_000_011.0, 30.0, 19.0),
+        (5.0, math.inf, math.inf),
+        (5.0, 0.0, math.inf),
+    ],
+)
+def test_the_group_re_measures_at_multiples_of_the_store_clock(
+    now: float, every: float, due: float
+) -> None:
+    assert measure_in(now, every) == pytest.approx(due)
+
+
+def test_every_member_hears_the_same_moment() -> None:
+    rules = SharingRules(remeasure_every=30.0)
+    record, a = sync(None, "a", 1.0, 0.0, 10.0, now=100.0, rules=rules)
+    _, b = sync(record, "b", 1.0, 0.0, 10.0, now=101.5, rules=rules)
+    assert (100.0 + a.measure_in, 101.5 + b.measure_in) == (120.0, 120.0)

@@ -4,6 +4,7 @@ forebay/policy/shared_limit.py, applied atomically with the store's own clock.""
 from __future__ import annotations
 
 import math
+import time
 
 import pytest
 
@@ -63,3 +64,15 @@ async def test_a_silent_member_expires(store: Store) -> None:
     await store.governor.sync("a", 1.0, 0.0, 9.0, SharingRules(window=30.0, member_ttl=1e-6))
     b = await store.governor.sync("b", 1.0, 0.0, 9.0, RULES)
     assert (b.members, b.slots) == (1, 9)
+
+
+async def test_the_next_group_re_measurement_is_on_the_store_clock(store: Store) -> None:
+    rules = SharingRules(window=30.0, member_ttl=30.0, remeasure_every=7.0)
+    asked_a = time.monotonic()
+    a = await store.governor.sync("a", 1.0, 0.0, 10.0, rules)
+    asked_b = time.monotonic()
+    b = await store.governor.sync("b", 1.0, 0.0, 10.0, rules)
+    assert 0 < a.measure_in <= 7.0 and 0 < b.measure_in <= 7.0
+    # Asked a moment apart, both name the same moment (or one period apart).
+    gap = abs((asked_a + a.measure_in) - (asked_b + b.measure_in)) % 7.0
+    assert min(gap, 7.0 - gap) < 0.5

@@ -1,0 +1,116 @@
+"""Processes sharing one limit re-measure the no-load latency together.
+
+Simulated: four processes flood one worker-pool origin (16 workers), each syncing with
+the store four times a second, on a simulated clock; timers run on that clock too. An
+origin that becomes slower for good (a deploy) is relearnt within a few group
+re-measurements, where one process measuring alone would measure the others' load, and
+a steady origin's limit does not creep upward from one re-measurement to the next.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import statistics
+from collections.abc import Callable
+from typing import Any
+
+from support.simulated_origin import WorkerPoolOrigin
+
+from forebay.dispatch.sharing import SharedGovernor
+from forebay.policy.governor import GovernorSettings
+from forebay.store.governor import MemoryGovernorStore
+
+WORKERS = 16
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+class Timer:
+    def __init__(self) -> None:
+        self.cancelled = False
+
+    def cancel(self) -> None:
+        self.cancelled = True
+
+
+async def simulate(
+    processes: int, service: Callable[[float], float], seconds: float
+) -> list[tuple[float, int]]:
+    """Run the flood; return (time, requests in flight in all) every half second."""
+    clock = Clock()
+    store = MemoryGovernorStore(clock)
+    settings = GovernorSettings(remeasure_every=10.0)
+    events: list[tuple[float, int, str, Any]] = []
+    order = itertools.count()
+
+    def at(when: float, kind: str, what: Any) -> None:
+        heapq.heappush(events, (when, next(order), kind, what))
+
+    def call_later(delay: float, fn: Callable[[], None]) -> Timer:
+        timer = Timer()
+        at(clock.now + delay, "timer", (timer, fn))
+        return timer
+
+    members = [
+        SharedGovernor(settings, store, f"p{i}", clock, call_later=call_later)
+        for i in range(processes)
+    ]
+    origin = WorkerPoolOrigin(WORKERS, service(0.0))
+    for i, g in enumerate(members):
+        at(0.05 * i, "sync", g)  # processes do not sync in lockstep
+    at(0.0, "sample", None)
+    in_flight, trace = 0, []
+    while events:
+        now, _, kind, what = heapq.heappop(events)
+        if now > seconds:
+            break
+        clock.now = now
+        origin.service = service(now)
+        if kind == "sync":
+            await what.sync()
+            at(now + 0.25, "sync", what)
+        elif kind == "timer" and not what[0].cancelled:
+            what[1]()
+        elif kind == "done":
+            g, started = what
+            g.finished(now - started, 200)
+            in_flight -= 1
+        elif kind == "sample":
+            trace.append((now, in_flight))
+            at(now + 0.5, "sample", None)
+        for g in members:  # a flood: every process always has queued work
+            for _ in range(g.available()):
+                g.started()
+                in_flight += 1
+                at(origin.admit(now), "done", (g, now))
+    return trace
+
+
+def in_flight_between(trace: list[tuple[float, int]], start: float, end: float) -> float:
+    return statistics.median(n for t, n in trace if start <= t < end)
+
+
+async def test_a_slower_origin_is_relearnt_together() -> None:
+    # 20 ms, then 30 ms for good from t = 40 s; re-measurements every 10 s.
+    trace = await simulate(4, lambda t: 0.02 if t < 40.0 else 0.03, seconds=100.0)
+    before = in_flight_between(trace, 20.0, 40.0)
+    after = in_flight_between(trace, 80.0, 100.0)
+    assert 0.8 * WORKERS <= before <= 1.5 * WORKERS, before
+    # Alone, each re-measuring under the others' load, they used to cut down to a
+    # quarter of the workers and climb back to less than half within 10 minutes.
+    assert 0.8 * WORKERS <= after <= 1.5 * WORKERS, after
+
+
+async def test_a_steady_origin_keeps_its_limit_across_re_measurements() -> None:
+    trace = await simulate(4, lambda t: 0.02, seconds=100.0)
+    early = in_flight_between(trace, 20.0, 40.0)
+    late = in_flight_between(trace, 80.0, 100.0)
+    assert 0.8 * WORKERS <= early <= 1.5 * WORKERS, early
+    assert late <= 1.15 * early, (early, late)  # no creep from one measurement to the next
