@@ -41,7 +41,7 @@ class SharedGovernor(OriginGovernor):
         clock: Callable[[], float] = time.monotonic,
         call_later: Callable[[float, Callable[[], None]], Any] | None = None,
     ) -> None:
-        # The group re-measures together (`_measure_together`), not each on its own timer.
+        # The group re-measures together (`measure_together`), not each on its own timer.
         own = replace(settings, remeasure_raises=False, remeasure_every=math.inf)
         super().__init__(own, clock)
         self.settings = own
@@ -144,7 +144,12 @@ class SharedGovernor(OriginGovernor):
         # at no load, and may raise a baseline.
         low = max(self.settings.min_limit_probe, self.settings.min_limit * share.members)
         raises = 2 * share.members <= share.limit or share.limit <= low
-        self.governor.remeasure_together(now, raises)
+        # At most a quarter of the time between two. An origin too slow for that is
+        # re-measured by each process alone, at a few requests, and then a baseline may
+        # rise only while the group is at its floor (`remeasure_raises`, set at sync).
+        g = self.governor
+        if not g.remeasure_together(now, raises, within=self.rules.remeasure_every / 4):
+            g.remeasure_soon(now)
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="governor-sync")

@@ -108,6 +108,7 @@ class Governor:
         self._measuring = True
         self._together = False  # this measurement is the whole group's (see below)
         self._together_raises = False
+        self._together_until = math.inf
         self._saved_limit = self.limit
         self.limit = min(self.limit, settings.min_limit_probe)
         self._jitter = jitter
@@ -142,25 +143,47 @@ class Governor:
         self._good *= factor
         self._ssthresh *= factor
 
-    def remeasure_together(self, now: float, raises: bool) -> None:
+    def remeasure_together(self, now: float, raises: bool, within: float) -> bool:
         """Re-measure the no-load latency now, at one exchange in flight, as every process
         sharing the limit does at the same moment: the origin then serves next to nothing
         but the measurement. Exchanges started before the group's earlier load has left
         the origin (two current latencies, at least a window) do not count. `raises`:
         whether the result may raise a baseline (the group's probes together are well
-        under the shared limit)."""
-        if not self._measuring:
-            self._saved_limit = self.limit
+        under the shared limit). A measurement not over `within` seconds from now is
+        given up, and none is started that could not be: an origin too slow to measure
+        one request at a time is not (False; one still under way is not cut short to
+        start another)."""
+        s = self.settings
+        latency = (self.min_rtt or 0.0) * max(1.0, self.last_ratio or 1.0)
+        settle = max(s.window, 2 * latency)
+        needs = settle + max(s.window, 1.5 * s.min_samples * latency)
+        if self._measuring or needs > within:
+            return False
+        self._saved_limit = self.limit
         self._measuring = self._together = True
         self._together_raises = raises
-        self.limit = self.settings.min_limit
-        latency = (self.min_rtt or 0.0) * max(1.0, self.last_ratio or 1.0)
-        self._window = Window(now + max(self.settings.window, 2 * latency))
+        self._together_until = now + within
+        self.limit = s.min_limit
+        self._window = Window(now + settle)
+        return True
+
+    def remeasure_soon(self, now: float) -> None:
+        """Re-measure alone, at `min_limit_probe`, once the current window is over (unless
+        a measurement is under way)."""
+        if not self._measuring:
+            self._next_remeasure = now
+
+    def _give_up_together(self, now: float) -> None:
+        self._measuring = self._together = False
+        self.limit = self._saved_limit
+        self._window = Window(now, peak_in_flight=self.in_flight)
 
     # -- decisions --------------------------------------------------------------------
 
     def allowed(self, now: float) -> int:
         """How many exchanges may be in flight now, in total."""
+        if self._together and now >= self._together_until:
+            self._give_up_together(now)
         if now < self.paused_until:
             return 0
         if self.breaker is Breaker.OPEN:
@@ -208,18 +231,30 @@ class Governor:
         # Not otherwise: with slow and fast endpoints mixed, a window would then hear
         # mostly the fast ones.
         fresh = self._first_climb() or self._together
+        # Sent before a group measurement settled: neither a sample nor an overload of
+        # its window (it would be judged on its overloads alone).
+        stale = self._together and latency is not None and now - latency < self._window.started
         if retry_after is not None and (status in OVERLOAD_STATUS or status is None):
             self.paused_until = max(self.paused_until, now + retry_after)
         if status is None:
             self._failed(now)
-            self._window.overloads += 1
+            if not stale:
+                self._window.overloads += 1
         else:
             self._answered()
-            if status in OVERLOAD_STATUS:
+            overload = status in OVERLOAD_STATUS
+            if overload and not stale:
                 self._window.overloads += 1
-            elif latency is not None and (now - latency >= self._window.started or not fresh):
+            elif (
+                not (overload or stale)
+                and latency is not None
+                and (not fresh or now - latency >= self._window.started)
+            ):
                 self._window.samples.append((kind, latency))
-        self._maybe_close_window(now)
+        if self._together and now >= self._together_until:
+            self._give_up_together(now)
+        else:
+            self._maybe_close_window(now)
 
     # -- internals --------------------------------------------------------------------
 

@@ -300,7 +300,7 @@ def test_re_measuring_together_counts_only_what_was_sent_once_the_group_settled(
 ) -> None:
     g = Governor(GovernorSettings(window=0.25), now=0.0)
     g._measuring, g.limit, g.baselines[""] = False, 16.0, 0.02  # past the first measurement
-    g.remeasure_together(10.0, raises=raises)
+    assert g.remeasure_together(10.0, raises=raises, within=7.5)
     assert g.allowed(10.0) == 1 and g.target == 16.0
     for i in range(10):  # sent while the group's earlier load was still in the origin
         g.started(10.0 + i * 0.01)
@@ -313,3 +313,51 @@ def test_re_measuring_together_counts_only_what_was_sent_once_the_group_settled(
         g.finished(now, 0.03, 200)
     assert not g._measuring and g.limit == 16.0
     assert g.baselines[""] == pytest.approx(baseline)
+
+
+def together(latency: float = 0.02) -> Governor:
+    g = Governor(GovernorSettings(window=0.25), now=0.0)
+    g._measuring, g.limit, g.baselines[""] = False, 16.0, latency
+    g._ssthresh = 16.0  # past slow start
+    return g
+
+
+def test_a_group_measurement_under_way_is_not_restarted() -> None:
+    g = together()
+    assert g.remeasure_together(10.0, raises=True, within=7.5)
+    assert not g.remeasure_together(10.5, raises=True, within=7.5)
+    assert g._window.started == 10.25  # the first one's window, still settling
+
+
+def test_an_origin_too_slow_to_measure_one_request_at_a_time_is_not() -> None:
+    g = together(latency=1.0)  # settle 2 s, then 8 answers one at a time: about 14 s
+    assert not g.remeasure_together(10.0, raises=True, within=7.5)
+    assert g.allowed(10.0) == 16 and not g._measuring
+    g.remeasure_soon(10.0)  # alone, then, at min_limit_probe, after this window
+    for i in range(8):
+        g.started(10.0 + i * 0.1)
+        g.finished(11.0 + i * 0.1, 1.0, 200)
+    assert g._measuring and g.allowed(12.0) == 2
+
+
+def test_a_group_measurement_not_over_in_time_is_given_up() -> None:
+    g = together()
+    assert g.remeasure_together(10.0, raises=True, within=7.5)
+    g.started(10.3)
+    g.finished(10.35, 0.05, 200)  # one answer: not enough for a window
+    assert g.allowed(17.4) == 1
+    assert g.allowed(17.5) == 16 and not g._measuring  # given up: back to its limit
+    assert g.baselines[""] == 0.02
+
+
+def test_overloads_sent_before_the_group_settled_do_not_judge_its_window() -> None:
+    g = together()
+    assert g.remeasure_together(10.0, raises=True, within=7.5)
+    for i in range(3):  # 503s to requests sent under the group's earlier load
+        g.finished(10.1 + i * 0.01, 0.09, 503)
+    now = 10.3
+    for _ in range(8):
+        g.started(now)
+        now += 0.04
+        g.finished(now, 0.02, 200)
+    assert not g._measuring and g.target == 16.0  # no cut reported to the group
