@@ -149,10 +149,10 @@ class Governor:
         but the measurement. Exchanges started before the group's earlier load has left
         the origin (two current latencies, at least a window) do not count. `raises`:
         whether the result may raise a baseline (the group's probes together are well
-        under the shared limit). A measurement not over `within` seconds from now is
-        given up, and none is started that could not be: an origin too slow to measure
-        one request at a time is not (False; one still under way is not cut short to
-        start another)."""
+        under the shared limit). A measurement not over in twice the time it needs, or in
+        `within` seconds, is given up, and none is started that could not be: an origin
+        too slow to measure one request at a time is not (False; one still under way is
+        not cut short to start another)."""
         s = self.settings
         latency = (self.min_rtt or 0.0) * max(1.0, self.last_ratio or 1.0)
         settle = max(s.window, 2 * latency)
@@ -162,7 +162,9 @@ class Governor:
         self._saved_limit = self.limit
         self._measuring = self._together = True
         self._together_raises = raises
-        self._together_until = now + within
+        # Twice what it needs at most: a process that had nothing to send when the group
+        # measured would measure the others' load if it started much later.
+        self._together_until = now + min(within, 2 * needs)
         self.limit = s.min_limit
         self._window = Window(now + settle)
         return True
