@@ -1,0 +1,49 @@
+"""The governor's settings and its breaker's states (the governor is `governor.py`)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+
+class Breaker(StrEnum):
+    CLOSED = "closed"
+    OPEN = "open"
+    HALF_OPEN = "half_open"
+
+
+@dataclass(frozen=True, slots=True)
+class GovernorSettings:
+    initial_limit: float = 8.0
+    min_limit: float = 1.0
+    max_limit: float = 1000.0
+    window: float = 0.25
+    min_samples: int = 8
+    buffer: float = 0.1
+    # Latency the gateway itself adds when busy (event-loop lag, a store write): a few
+    # milliseconds of it must not read as the origin queueing.
+    allowance: float = 0.001
+    smoothing: float = 0.5
+    # While latency is flat, try `probe x sqrt(limit)` more (Gradient2's queue size,
+    # halved): enough to find capacity that appears, little enough that the probe above
+    # the knee queues one or two requests in the origin, not four.
+    probe: float = 0.5
+    # In slow start the limit grows by `slow_start x limit` per window (halved by the
+    # smoothing): a quarter per two round trips, so the step past the knee is small.
+    slow_start: float = 0.5
+    # Slow start ends once the median latency ratio has risen `early_exit x buffer`
+    # above its lowest of the climb (HyStart's delay increase, about 1/8 of the RTT).
+    early_exit: float = 1.0
+    backoff: float = 0.8
+    min_overloads: int = 2
+    overload_share: float = 0.1
+    app_limited: float = 0.8
+    remeasure_every: float = 30.0
+    min_limit_probe: float = 2.0
+    # False when several processes share the origin: one re-measuring at a low limit
+    # while the others keep sending measures their load, and taking that for the
+    # no-load latency would let the shared limit creep upward. Then it only lowers.
+    remeasure_raises: bool = True
+    breaker_failures: int = 5
+    cooldown: float = 1.0
+    max_cooldown: float = 30.0
