@@ -95,7 +95,12 @@ class GovernorConfig(_Section):
     max_limit: float = Field(1000.0, ge=1)
     window: float = Field(0.25, gt=0, description="Seconds per latency sample window.")
     buffer: float = Field(0.1, ge=0, description="Latency above the no-load one tolerated.")
-    remeasure_every: float = Field(30.0, gt=0, description="Seconds between no-load probes.")
+    remeasure_every: float = Field(
+        30.0,
+        gt=0,
+        description="Seconds between no-load probes. Processes sharing one limit probe "
+        "together, at multiples of it on the store's clock: give them the same value.",
+    )
     breaker_failures: int = Field(5, ge=1, description="Failures in a row that open it.")
 
     def policy(self) -> GovernorSettings:
