@@ -124,3 +124,33 @@ def test_two_instances_keep_one_pool_busy_not_two(
     assert statistics.median(settled) <= 2 * WORKERS, statistics.median(settled)
     shared = [metric(g, "forebay_governor_shared_limit") for g in gateways]
     assert all(WORKERS * 0.75 <= s <= WORKERS * 3 for s in shared), shared
+
+
+def test_two_instances_relearn_an_origin_that_became_slower(
+    gateway_factory: Callable[..., Gateway],
+    origin: LoopbackOrigin,
+    tmp_path: Path,
+    redis_url: str,
+) -> None:
+    # The group re-measures the no-load latency together (every 5 s here, on Redis's
+    # clock). A deploy then makes every request slower for good: re-measuring one at a
+    # time under the other's load, the two would take it for queueing and cut down to a
+    # few requests in flight; together they learn the new latency and keep the pool busy.
+    origin.pool_workers, origin.pool_service = 16, 0.03
+    gateways = start_pair(gateway_factory, tmp_path, redis_url, "{remeasure_every: 5}")
+    origin.pool_peaks.clear()
+    sender = threading.Thread(target=burst, args=(gateways, 6000))
+    sender.start()
+    try:
+        wait_until(lambda: len(origin.pool_peaks) >= 300, timeout=60, what="the flood")
+        origin.pool_service = 0.05
+        slowed = len(origin.pool_peaks)
+        wait_until(
+            lambda: len(origin.pool_peaks) >= slowed + 2500,
+            timeout=120,
+            what="2 500 deliveries after the slowdown",
+        )
+        after = origin.pool_peaks[slowed + 1500 : slowed + 2500]
+    finally:
+        sender.join()
+    assert statistics.median(after) >= 10, statistics.median(after)
