@@ -139,9 +139,9 @@ class SharedGovernor(OriginGovernor):
         if share is None:
             return
         self._measured_at = now
-        # The group's probes (one request each) are well under the shared limit, or the
-        # limit is so low that nobody sends more anyway: what it measures is the origin
-        # at no load, and may raise a baseline.
+        # The group's probes (half of each share, one request at least) are at most half
+        # the shared limit, or the limit is so low that nobody sends more anyway: what it
+        # measures is the origin at no load, and may raise a baseline.
         low = max(self.settings.min_limit_probe, self.settings.min_limit * share.members)
         raises = 2 * share.members <= share.limit or share.limit <= low
         # At most a quarter of the time between two. An origin too slow for that is

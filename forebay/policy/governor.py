@@ -102,19 +102,20 @@ class Governor:
         self._ssthresh *= factor
 
     def remeasure_together(self, now: float, raises: bool, within: float) -> bool:
-        """Re-measure the no-load latency now, at one exchange in flight, as every process
-        sharing the limit does at the same moment: the origin then serves next to nothing
-        but the measurement. Exchanges started before the group's earlier load has left
-        the origin (two current latencies, at least a window) do not count. `raises`:
-        whether the result may raise a baseline (the group's probes together are well
-        under the shared limit). A measurement not over in twice the time it needs, or in
-        `within` seconds, is given up, and none is started that could not be: an origin
-        too slow to measure one request at a time is not (False; one still under way is
-        not cut short to start another)."""
+        """Re-measure the no-load latency now, at half its limit (one exchange at least),
+        as every process sharing the limit does at the same moment: the origin then holds
+        half what the group found it can take, which queues nothing. Exchanges started
+        before the group's earlier load has left the origin (two current latencies, at
+        least a window) do not count. `raises`: whether the result may raise a baseline
+        (the group's probes are at most half the shared limit; not so when one each is
+        already more). A measurement not over in twice the time it needs, or in `within`
+        seconds, is given up; none is started that could not be over in `within` (False),
+        and one under way is not cut short to start another (False)."""
         s = self.settings
+        probe = max(s.min_limit, self.limit / 2)  # half the group's limit, in all
         latency = (self.min_rtt or 0.0) * max(1.0, self.last_ratio or 1.0)
         settle = max(s.window, 2 * latency)
-        needs = settle + max(s.window, 1.5 * s.min_samples * latency)
+        needs = settle + max(s.window, 1.5 * s.min_samples * latency / max(1, math.floor(probe)))
         if self._measuring or needs > within:
             return False
         self._saved_limit = self.limit
@@ -123,7 +124,7 @@ class Governor:
         # Twice what it needs at most: a process that had nothing to send when the group
         # measured would measure the others' load if it started much later.
         self._together_until = now + min(within, 2 * needs)
-        self.limit = s.min_limit
+        self.limit = probe
         self._window = Window(now + settle)
         return True
 

@@ -4,6 +4,7 @@ seen by one reaches the others, and so does an open breaker."""
 from __future__ import annotations
 
 import asyncio
+import math
 from collections.abc import Callable
 
 from forebay.dispatch.sharing import SharedGovernor
@@ -204,6 +205,7 @@ async def test_every_process_re_measures_at_one_moment_of_the_store_clock() -> N
     for g in members:
         await g.sync()
     await asyncio.wait_for(both.wait(), timeout=2.0)
-    assert [g.governor.allowed(g.clock()) for g in members] == [1, 1]
+    for g in members:  # half its share, at one moment
+        assert g.governor.allowed(g.clock()) == max(1, math.floor(g.governor.target / 2))
     for g in members:
         await g.stop()
