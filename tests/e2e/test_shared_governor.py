@@ -132,12 +132,12 @@ def test_two_instances_relearn_an_origin_that_became_slower(
     tmp_path: Path,
     redis_url: str,
 ) -> None:
-    # The group re-measures the no-load latency together (every 5 s here, on Redis's
+    # The group re-measures the no-load latency together (every 12 s here, on Redis's
     # clock). A deploy then makes every request slower for good: re-measuring one at a
     # time under the other's load, the two would take it for queueing and cut down to a
     # few requests in flight; together they learn the new latency and keep the pool busy.
     origin.pool_workers, origin.pool_service = 16, 0.03
-    gateways = start_pair(gateway_factory, tmp_path, redis_url, "{remeasure_every: 5}")
+    gateways = start_pair(gateway_factory, tmp_path, redis_url, "{remeasure_every: 12}")
     origin.pool_peaks.clear()
     sender = threading.Thread(target=burst, args=(gateways, 6000))
     sender.start()

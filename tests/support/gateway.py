@@ -89,6 +89,24 @@ class Gateway:
     store: str | None = None  # the store URL; by default a SQLite file in `workdir`
 
     def start(self, wait: bool = True) -> Gateway:
+        # Ports chosen here may be taken by another process before the gateway binds them
+        # (tests run in parallel): then new ones are chosen. Given ones are kept.
+        chosen = not (self.port or self.admin_port)
+        for attempt in range(3):
+            self._launch()
+            if not wait:
+                return self
+            try:
+                self.wait_ready()
+                return self
+            except AssertionError as e:
+                if not chosen or "address already in use" not in str(e) or attempt == 2:
+                    raise
+                self.log.close()
+                self.port = self.admin_port = 0
+        return self
+
+    def _launch(self) -> None:
         self.port = self.port or free_port()
         self.admin_port = self.admin_port or free_port()
         cmd = [
@@ -114,9 +132,6 @@ class Gateway:
         self.proc = subprocess.Popen(
             cmd, stdout=self.log, stderr=subprocess.STDOUT, env=env, cwd=self.workdir
         )
-        if wait:
-            self.wait_ready()
-        return self
 
     @property
     def store_url(self) -> str:
