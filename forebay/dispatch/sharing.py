@@ -139,11 +139,17 @@ class SharedGovernor(OriginGovernor):
         if share is None:
             return
         self._measured_at = now
-        # The group's probes (half of each share, one request at least) are at most half
-        # the shared limit, or the limit is so low that nobody sends more anyway: what it
-        # measures is the origin at no load, and may raise a baseline.
-        low = max(self.settings.min_limit_probe, self.settings.min_limit * share.members)
-        raises = 2 * share.members <= share.limit or share.limit <= low
+        # What it measures is the origin at no load, and may raise a baseline, when the
+        # group's probes (half of each share, one request at least) are at most half the
+        # shared limit, or no more than one governor alone measures with, or the limit is
+        # so low that nobody sends more anyway.
+        s = self.settings
+        low = max(s.min_limit_probe, s.min_limit * share.members)
+        raises = (
+            2 * share.members <= share.limit
+            or share.members <= s.min_limit_probe
+            or share.limit <= low
+        )
         # At most a quarter of the time between two. An origin too slow for that is
         # re-measured by each process alone, at a few requests, and then a baseline may
         # rise only while the group is at its floor (`remeasure_raises`, set at sync).

@@ -45,6 +45,7 @@ async def simulate(
     service: Callable[[float], float],
     seconds: float,
     remeasure_every: float = 10.0,
+    workers: int = WORKERS,
 ) -> list[tuple[float, int]]:
     """Run the flood; return (time, requests in flight in all) every half second."""
     clock = Clock()
@@ -65,7 +66,7 @@ async def simulate(
         SharedGovernor(settings, store, f"p{i}", clock, call_later=call_later)
         for i in range(processes)
     ]
-    origin = WorkerPoolOrigin(WORKERS, service(0.0))
+    origin = WorkerPoolOrigin(workers, service(0.0))
     for i, g in enumerate(members):
         at(0.05 * i, "sync", g)  # processes do not sync in lockstep
     at(0.0, "sample", None)
@@ -124,3 +125,11 @@ async def test_an_origin_too_slow_to_measure_together_keeps_its_throughput() -> 
     # the 30 s between two; the processes measure alone instead, at a few requests.
     trace = await simulate(4, lambda t: 2.0, seconds=200.0, remeasure_every=30.0)
     assert in_flight_between(trace, 100.0, 200.0) >= 0.8 * WORKERS
+
+
+async def test_two_processes_on_a_small_origin_relearn_it_too() -> None:
+    # Four workers: the two share a limit of about 5, and a slowdown cuts it to 2 or 3,
+    # where one probe each is more than half the limit; still no more than one governor
+    # alone measures with, so the group may take what it measures for the no-load latency.
+    trace = await simulate(2, lambda t: 0.02 if t < 40.0 else 0.03, 100.0, workers=4)
+    assert in_flight_between(trace, 80.0, 100.0) >= 4
