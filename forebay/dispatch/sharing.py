@@ -109,12 +109,11 @@ class SharedGovernor(OriginGovernor):
         # nothing (a probe's worth, or one request per process): then it measures the
         # no-load latency (the origin got slower, and the limit fell for it), not the
         # others' load.
-        low = max(self.settings.min_limit_probe, self.settings.min_limit * share.members)
         g.settings = replace(
             self.settings,
             min_limit=self.settings.min_limit / share.members,
             max_limit=self.settings.max_limit / share.members,
-            remeasure_raises=share.limit <= low,
+            remeasure_raises=self._at_floor(share),
         )
         g.rescale(share.fraction)
         self._synced_target = g.target
@@ -143,12 +142,10 @@ class SharedGovernor(OriginGovernor):
         # group's probes (half of each share, one request at least) are at most half the
         # shared limit, or no more than one governor alone measures with, or the limit is
         # so low that nobody sends more anyway.
-        s = self.settings
-        low = max(s.min_limit_probe, s.min_limit * share.members)
         raises = (
             2 * share.members <= share.limit
-            or share.members <= s.min_limit_probe
-            or share.limit <= low
+            or share.members <= self.settings.min_limit_probe
+            or self._at_floor(share)
         )
         # At most a quarter of the time between two. An origin too slow for that is
         # re-measured by each process alone, at a few requests, and then a baseline may
@@ -156,6 +153,11 @@ class SharedGovernor(OriginGovernor):
         g = self.governor
         if not g.remeasure_together(now, raises, within=self.rules.remeasure_every / 4):
             g.remeasure_soon(now)
+
+    def _at_floor(self, share: Share) -> bool:
+        """The group sends next to nothing: a probe's worth, or one request per process."""
+        s = self.settings
+        return share.limit <= max(s.min_limit_probe, s.min_limit * share.members)
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="governor-sync")
