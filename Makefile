@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck pytest screenshots bench bench-proxy bench-accept bench-flood bench-cache bench-scaleout clean
+.PHONY: demo test lint typecheck pytest screenshots bench bench-proxy bench-accept bench-flood bench-cache bench-cache-store bench-scaleout clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -46,6 +46,10 @@ bench-flood: $(STAMP)
 
 bench-cache: $(STAMP)
 	$(BIN)/python -m bench.cache
+
+# A cache hit from local memory against one fetched from Redis (needs redis-server only).
+bench-cache-store: $(STAMP)
+	$(BIN)/python -m bench.cache_store
 
 # One gateway against two on the same Redis (not part of `bench`: it takes about nine minutes).
 bench-scaleout: $(STAMP)

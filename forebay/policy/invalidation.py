@@ -7,7 +7,8 @@ A 2xx answer to POST, PUT, PATCH or DELETE on a path invalidates:
 - its parent collection, when the last segment of its template is a parameter
   (`/items` for `/items/{id}`; `/users/7/orders` for `/users/{u}/orders/{o}`). A path
   whose template ends in a literal is a collection already (`POST /users/7/orders`),
-  so its parent (`/users/7`) is left alone unless the endpoint lists it. Without a
+  so its parent (`/users/7`) is left alone unless the endpoint lists it. The root is a
+  collection like any other (`/` for `/5` under `/{id}`). Without a
   template (an unmatched path) the parent is invalidated: too much is safe, too little
   is not;
 - the paths its `Location` and `Content-Location` name (same-origin or relative);
@@ -24,7 +25,7 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
-from urllib.parse import urlsplit
+from urllib.parse import urljoin, urlsplit
 
 from forebay.policy.cache_keys import normalise_path
 
@@ -93,12 +94,19 @@ def parent_collection(path: str, template: str | None) -> str | None:
     return "/" + "/".join(segs[:-1])
 
 
-def location_path(value: str | None, gateway_hosts: Iterable[str] = ()) -> str | None:
+def location_path(
+    value: str | None, gateway_hosts: Iterable[str] = (), base: str = "/"
+) -> str | None:
     """The path a `Location`/`Content-Location` names, when it is relative or on one of
-    `gateway_hosts` (any host when none are given: the origin rarely knows our name)."""
+    `gateway_hosts` (any host when none are given: the origin rarely knows our name). A
+    relative reference (`6`, `../tags`) is resolved against `base`, the path of the
+    request it answers (RFC 9110, section 10.2.2)."""
     if not value:
         return None
-    parts = urlsplit(value.strip())
+    value = value.strip()
+    if not value.startswith("/") and "://" not in value:
+        value = urljoin(base, value)
+    parts = urlsplit(value)
     hosts = {h.lower() for h in gateway_hosts}
     if parts.netloc and hosts and parts.netloc.lower() not in hosts:
         return None
@@ -151,10 +159,14 @@ def targets(
     """Everything a successful `method path` invalidates; nothing for other methods."""
     if method not in MUTATIONS:
         return Targets()
-    path = normalise_path(path)
+    target, path = path, normalise_path(path)
     own = _own_targets if len(path) <= REMEMBERED_PATH else _own_targets.__wrapped__
     found = own(path, template, tuple(invalidates))
-    named = {p for p in map(location_path, (location, content_location)) if p is not None}
+    named = {
+        p
+        for p in (location_path(v, base=target) for v in (location, content_location) if v)
+        if p is not None
+    }
     if named <= found.paths:
         return found
     return Targets(found.paths | named, found.patterns)
@@ -166,8 +178,8 @@ def _own_targets(path: str, template: str | None, invalidates: tuple[str, ...]) 
     # depends on nothing else.
     paths = {path}
     parent = parent_collection(path, template)
-    if parent is not None and parent != "/":
-        paths.add(parent)
+    if parent is not None:
+        paths.add(parent)  # the root too: `GET /` lists what `PUT /5` under `/{id}` changes
     patterns: list[str] = []
     params = bind(template, path) if template is not None else None
     for pattern in invalidates:

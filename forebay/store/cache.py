@@ -3,8 +3,10 @@
 `ResponseCache` is process-local and synchronous on purpose: a hit is a dictionary
 lookup, never a network round trip. What several gateway instances must share is not
 the answers but the invalidations, so a shared deployment keeps one local cache per
-instance and broadcasts invalidations (see docs/caching.md for the measurements behind
-that choice); `MemoryResponseCache` is the local cache, bounded in bytes, LRU.
+instance and broadcasts invalidations. `python -m bench.cache_store` measures a hit
+served from here against one fetched from Redis; docs/caching.md has its figures and
+the reasons for the choice. `MemoryResponseCache` is the local cache, bounded in bytes,
+LRU.
 
 Entries are found by primary key (`path?sorted-query`, see `policy.cache_keys`); one key
 holds the variants of a resource (per `Vary` values and consumer). Invalidation works on
@@ -127,26 +129,33 @@ class MemoryResponseCache:
         return found
 
     def put(self, key: str, entry: CachedResponse) -> None:
-        if entry.size > self.max_bytes:
-            return
         variants = self._entries.get(key)
+        if variants is not None:
+            for i, old in enumerate(variants):
+                if old.consumer == entry.consumer and old.vary_values == entry.vary_values:
+                    self.size_bytes -= old.size
+                    del variants[i]
+                    break
+        if entry.size > self.max_bytes:
+            # Too large to keep; the older answer it replaces must not be served instead.
+            if variants is not None and not variants:
+                self._drop(key)
+            return
         if variants is None:
             variants = self._entries[key] = []
             self._keys_by_path.setdefault(path_of(key), set()).add(key)
         else:
             self._entries.move_to_end(key)
-        for i, old in enumerate(variants):
-            if old.consumer == entry.consumer and old.vary_values == entry.vary_values:
-                self.size_bytes -= old.size
-                del variants[i]
-                break
         if len(variants) >= MAX_VARIANTS:
             self.size_bytes -= variants.pop(0).size
         variants.append(entry)
         self.size_bytes += entry.size
-        while self.size_bytes > self.max_bytes and self._entries:
+        while self.size_bytes > self.max_bytes:
             oldest = next(iter(self._entries))
-            self._drop(oldest)
+            if oldest != key:
+                self._drop(oldest)
+            else:  # only this key is left: its older variants go, the new entry fits
+                self.size_bytes -= variants.pop(0).size
 
     def _drop(self, key: str) -> int:
         variants = self._entries.pop(key, None)

@@ -102,6 +102,35 @@ def test_cli_purge(g: Gateway, crud: CrudOrigin) -> None:
     assert wrong.returncode == 1 and "401" in wrong.stderr
 
 
+def test_cli_purge_by_pattern_and_endpoint(g: Gateway, crud: CrudOrigin) -> None:
+    a, b = "a" + uuid.uuid4().hex[:6], "b" + uuid.uuid4().hex[:6]
+    swr = "/swr/" + uuid.uuid4().hex[:8]
+    crud.put("swr", swr.rsplit("/", 1)[1], {"v": 1})
+    g.request("GET", swr)
+    warm(g, crud, f"/{a}/1", f"/{a}/2", f"/{b}/1")
+    admin = ["--admin", f"http://127.0.0.1:{g.admin_port}", "--token", ADMIN_TOKEN]
+    run = forebay(g, "cache", "purge", "--pattern", f"/{a}/*", *admin)
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.strip() == "2 cached answer(s) purged"
+    assert cached(g, f"/{b}/1")
+    assert not cached(g, f"/{a}/1") and not cached(g, f"/{a}/2")  # and stored again
+    # By endpoint, as 'METHOD /template' and by id: only that endpoint's entries go.
+    swr_id = next(
+        e["id"] for e in g.admin("GET", "/api/endpoints").json() if e["path"] == "/swr/{id}"
+    )
+    run = forebay(g, "cache", "purge", "--endpoint", swr_id, *admin)
+    assert run.returncode == 0, run.stderr
+    assert int(run.stdout.split()[0]) >= 1  # with whatever other tests left there
+    assert cached(g, f"/{b}/1")
+    assert g.request("GET", swr).headers["cache-status"] == "forebay; fwd=uri-miss; stored"
+    run = forebay(g, "cache", "purge", "--endpoint", "GET /{coll}/{id}", *admin)
+    assert run.returncode == 0, run.stderr
+    assert int(run.stdout.split()[0]) >= 3  # /a/1, /a/2, /b/1 at least
+    assert not cached(g, f"/{a}/1") and not cached(g, f"/{b}/1")
+    # Served from the cache still (fresh, or stale while revalidating: its TTL is 1 s).
+    assert g.request("GET", swr).headers["cache-status"].startswith("forebay; hit")
+
+
 def test_cache_turned_on_and_off_at_run_time(g: Gateway, crud: CrudOrigin) -> None:
     crud.put("plain", "1", {"n": 1})
     assert "cache-status" not in g.request("GET", "/plain/1").headers

@@ -322,6 +322,81 @@ def test_endpoint_rate_limits_from_the_edit_dialog(page: Page, gw: Gateway) -> N
     assert policy.json()["policy"]["consumer_rate_limit"] is None
 
 
+def cache_status(gw: Gateway, path: str) -> str:
+    return str(gw.request("GET", path).headers.get("cache-status"))
+
+
+def test_cache_purge_by_path_pattern_endpoint_and_everything(
+    page: Page, gw: Gateway, module_origin: LoopbackOrigin
+) -> None:
+    template = "/rec/orders/{id}"
+    eid = endpoint_id(gw, "GET", template)
+    patched = gw.admin("PATCH", f"/api/endpoints/{eid}", {"managed": True, "cache": {"ttl": 300}})
+    assert patched.status == 200, patched.body
+    one, two, three = (f"/rec/orders/purge-{n}" for n in (1, 2, 3))
+
+    def origin_reads(path: str) -> int:
+        return sum(d.method == "GET" for d in module_origin.recorded(path))
+
+    def warm(*paths: str) -> None:
+        for path in paths:
+            gw.request("GET", path)
+            assert cache_status(gw, path) == "forebay; hit", path
+
+    warm(one, two)
+    assert origin_reads(one) == 1
+    log_in(page)
+    form = page.locator("#purge-form")
+    result = page.locator("#purge-result")
+
+    # By path: that answer goes, the next read reaches the origin; the other stays.
+    form.get_by_label("Purge by").select_option("path")
+    form.get_by_label("Path", exact=True).fill(one)
+    form.get_by_role("button", name="Purge", exact=True).click()
+    expect(result).to_have_text("Purged 1 stored answer")
+    assert "miss" in cache_status(gw, one)
+    assert origin_reads(one) == 2
+    assert cache_status(gw, two) == "forebay; hit"
+
+    # The problem's detail is shown when the API refuses.
+    form.get_by_label("Path", exact=True).fill("rec/orders/x")
+    form.get_by_role("button", name="Purge", exact=True).click()
+    expect(result).to_contain_text("is not a path")
+    expect(result).to_have_class("error")
+
+    # By pattern: a template's parameter stands for one segment.
+    warm(three)
+    form.get_by_label("Purge by").select_option("pattern")
+    form.get_by_label("Pattern", exact=True).fill(template)
+    form.get_by_role("button", name="Purge", exact=True).click()
+    expect(result).to_have_text("Purged 3 stored answers")
+    for path in (one, two, three):
+        assert "miss" in cache_status(gw, path), path
+
+    # From the endpoint's row: every answer of the endpoint.
+    page.select_option("select[name=method]", "GET")
+    page.fill("input[name=q]", "orders/")
+    expect(page.locator("#endpoints tbody tr")).to_have_count(1)
+    page.get_by_role("button", name=f"purge cache of GET {template}").click()
+    expect(page.locator("#flash")).to_have_text(f"Purged 3 stored answers of GET {template}")
+    assert "miss" in cache_status(gw, two)
+
+    # Everything, once confirmed: dismissing the question purges nothing.
+    entries = gw.admin("GET", "/api/cache").json()["entries"]
+    assert entries >= 1
+    page.once("dialog", lambda d: d.dismiss())
+    page.get_by_role("button", name="Purge everything").click()
+    expect(result).to_have_text("Purged 3 stored answers")  # still the pattern's
+    assert cache_status(gw, two) == "forebay; hit"
+    page.once("dialog", lambda d: d.accept())
+    page.get_by_role("button", name="Purge everything").click()
+    expect(result).to_have_text(f"Purged {entries} stored answer{'s' if entries != 1 else ''}")
+    assert gw.admin("GET", "/api/cache").json()["entries"] == 0
+    reads = origin_reads(two)
+    assert "miss" in cache_status(gw, two)
+    assert origin_reads(two) == reads + 1
+
+
 def login_from(gw: Gateway, address: str, token: str) -> Response:
     """`POST /api/session` from a client address of our choosing on the loopback net."""
     conn = http.client.HTTPConnection(

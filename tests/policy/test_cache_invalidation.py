@@ -53,9 +53,13 @@ from forebay.policy.invalidation import (
             (),
         ),
         ("POST", "/items", "/items", [], "/_forebay/requests/abc", None, {"/items"}, ()),
+        ("POST", "/items/", "/items", [], "6", None, {"/items", "/items/6"}, ()),
         # No template (an unmatched path): the parent is invalidated to be safe.
         ("POST", "/a/b", None, [], None, None, {"/a/b", "/a"}, ()),
-        ("POST", "/a", None, [], None, None, {"/a"}, ()),
+        ("POST", "/a", None, [], None, None, {"/a", "/"}, ()),
+        # The root is the collection of a top-level item.
+        ("PUT", "/5", "/{id}", [], None, None, {"/5", "/"}, ()),
+        ("POST", "/items", "/items", [], None, None, {"/items"}, ()),
         # Patterns: unbound parameters and globs stay patterns.
         (
             "PUT",
@@ -133,7 +137,6 @@ def test_parent_collection(path: str, template: str | None, parent: str | None) 
         ("https://api.example/items/6?x=1", (), "/items/6"),
         ("https://elsewhere/items/6", ("api.example",), None),
         ("https://API.example/items/6", ("api.example",), "/items/6"),
-        ("items/6", (), None),
         ("", (), None),
         (None, (), None),
         ("/_forebay/requests/x", (), None),
@@ -141,6 +144,24 @@ def test_parent_collection(path: str, template: str | None, parent: str | None) 
 )
 def test_location_path(value: str | None, hosts: tuple[str, ...], path: str | None) -> None:
     assert location_path(value, hosts) == path
+
+
+@pytest.mark.parametrize(
+    ("value", "base", "path"),
+    [
+        ("6", "/items/5", "/items/6"),
+        ("6", "/items/", "/items/6"),
+        ("./6?x=1", "/items", "/6"),
+        ("../tags", "/items/5/notes", "/items/tags"),
+        ("?page=2", "/items", "/items"),
+        ("//elsewhere/items/6", "/items", "/items/6"),
+        ("6", "/", "/6"),
+    ],
+)
+def test_a_relative_location_is_resolved_against_the_request(
+    value: str, base: str, path: str
+) -> None:
+    assert location_path(value, base=base) == path
 
 
 @pytest.mark.parametrize(
@@ -173,8 +194,7 @@ def test_a_mutation_always_invalidates_its_path_and_parent(segs: list[str], meth
     template = "/" + "/".join([*segs[:-1], "{id}"])
     found = targets(method, path, template)
     assert path in found.paths
-    if len(segs) > 1:
-        assert "/" + "/".join(segs[:-1]) in found.paths
+    assert "/" + "/".join(segs[:-1]) in found.paths  # the root for a top-level item
     assert found.patterns == ()
     # The template binds the last segment, and a pattern bound with it names the path.
     assert bind(template, path) == {"id": segs[-1]}

@@ -15,6 +15,9 @@ Routes (any collection name; ids are strings):
 Every GET answer has an ETag (the body's hash) and Last-Modified, honours If-None-Match
 (304), and carries `Cache-Control` from `cache_control` (by collection). Reads are
 counted per path in `reads`; writes wait for `write_gate` (open by default).
+What a test controls per request path: `extra_headers` are set on every answer to it
+(a write's `Location`, a GET's `Vary` or own `Cache-Control`), and a GET of a path in
+`failing` is answered with that status (counted as a read).
 """
 
 from __future__ import annotations
@@ -78,6 +81,8 @@ class CrudOrigin(LoopbackServer):
     reads: Counter[str] = field(default_factory=Counter)
     not_modified: Counter[str] = field(default_factory=Counter)
     writes: list[tuple[str, str]] = field(default_factory=list)
+    extra_headers: dict[str, dict[str, str]] = field(default_factory=dict)
+    failing: dict[str, int] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _next_id: int = 100
 
@@ -198,8 +203,21 @@ class CrudOrigin(LoopbackServer):
         await resp.write_eof()
         return resp
 
+    @web.middleware
+    async def _per_path(self, request: web.Request, handler: Any) -> web.StreamResponse:
+        failing = self.failing.get(request.path)
+        if failing is not None and request.method == "GET":
+            with self._lock:
+                self.reads[request.path] += 1
+            return web.Response(status=failing, text="origin failure")
+        resp: web.StreamResponse = await handler(request)
+        extra = self.extra_headers.get(request.path)
+        if extra:
+            resp.headers.update(extra)
+        return resp
+
     def _app(self) -> web.Application:
-        app = web.Application()
+        app = web.Application(middlewares=[self._per_path])
         app.router.add_get("/stream/{name}", self._stream)
         app.router.add_route("*", "/{coll}", self._collection)
         app.router.add_route("*", "/{coll}/{id}", self._item)

@@ -62,7 +62,12 @@ function row(e) {
     h("td", {}, toggle(e, "async", p.async)),
     h("td", {}, toggle(e, "cache", p.cache !== null)),
     h("td", { class: "muted" }, settings(p)),
-    h("td", {}, h("button", { type: "button", onclick: () => edit(e) }, "Edit")),
+    h("td", {}, h("button", { type: "button", onclick: () => edit(e) }, "Edit"),
+      p.cache !== null ? [" ", h("button", {
+        type: "button",
+        "aria-label": `purge cache of ${e.method} ${e.path}`,
+        onclick: () => purgeEndpoint(e),
+      }, "Purge")] : null),
   );
 }
 
@@ -157,6 +162,56 @@ document.getElementById("import-form").addEventListener("submit", async (ev) => 
   ].filter(Boolean).join("\n");
   flash(`Imported ${report.source}`);
   await load();
+});
+
+// Purging the response cache (`POST /api/cache/purge`): by path or pattern from the
+// form, everything after a confirmation, or one endpoint from its row.
+const purgeForm = document.getElementById("purge-form");
+const purgeResult = document.getElementById("purge-result");
+const TARGET = {
+  path: { label: "Path", placeholder: "/v1/items/5" },
+  pattern: { label: "Pattern", placeholder: "/v1/items/{id}" },
+};
+
+function purged(n) {
+  return `Purged ${n} stored answer${n === 1 ? "" : "s"}`;
+}
+
+async function purge(body) {
+  purgeResult.hidden = false;
+  purgeResult.className = "";
+  purgeResult.textContent = "Purging…";
+  try {
+    const result = await api("POST", "/api/cache/purge", body);
+    purgeResult.textContent = purged(result.purged);
+    purgeResult.dataset.purged = result.purged;
+  } catch (e) {
+    purgeResult.className = "error";
+    purgeResult.textContent = e.message;
+    delete purgeResult.dataset.purged;
+  }
+}
+
+async function purgeEndpoint(e) {
+  const result = await attempt(null, () => api("POST", "/api/cache/purge", { endpoint: e.id }));
+  if (result) flash(`${purged(result.purged)} of ${e.method} ${e.path}`);
+}
+
+purgeForm.elements.by.addEventListener("change", () => {
+  const t = TARGET[purgeForm.elements.by.value];
+  document.getElementById("purge-target-label").textContent = t.label;
+  purgeForm.elements.target.placeholder = t.placeholder;
+});
+
+purgeForm.addEventListener("submit", async (ev) => {
+  ev.preventDefault();
+  const f = purgeForm.elements;
+  await purge({ [f.by.value]: f.target.value.trim() });
+});
+
+document.getElementById("purge-all").addEventListener("click", async () => {
+  if (!confirm("Purge every stored answer of every endpoint?")) return;
+  await purge({ all: true });
 });
 
 load().catch((e) => flash(e.message, "error"));
