@@ -94,7 +94,7 @@ class GovernorConfig(_Section):
     min_limit: float = Field(1.0, ge=1)
     max_limit: float = Field(1000.0, ge=1)
     window: float = Field(0.25, gt=0, description="Seconds per latency sample window.")
-    buffer: float = Field(0.1, ge=0, description="Latency above the no-load one tolerated.")
+    buffer: float = Field(0.05, ge=0, description="Latency above the no-load one tolerated.")
     remeasure_every: float = Field(
         30.0,
         gt=0,

@@ -43,6 +43,9 @@ from forebay.policy.governor_settings import Breaker, GovernorSettings
 from forebay.policy.latency_window import Window, median
 
 OVERLOAD_STATUS = frozenset({429, 503})
+# Below this share of the highest limit that had flat latency (after overload cuts or the
+# breaker), grow as in slow start: the gentle probe alone would take minutes to get back.
+RECLIMB = 0.75
 
 __all__ = ["OVERLOAD_STATUS", "Breaker", "Governor", "GovernorSettings"]
 
@@ -281,7 +284,7 @@ class Governor:
     def _slow_start(self) -> bool:
         s = self.settings
         return s.max_limit > self.limit and (
-            self.limit < self._ssthresh or self.limit < self._good / 2
+            self.limit < self._ssthresh or self.limit < self._good * RECLIMB
         )
 
     def _adapt(self, w: Window) -> None:

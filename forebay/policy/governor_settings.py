@@ -19,15 +19,16 @@ class GovernorSettings:
     max_limit: float = 1000.0
     window: float = 0.25
     min_samples: int = 8
-    buffer: float = 0.1
+    buffer: float = 0.05
     # Latency the gateway itself adds when busy (event-loop lag, a store write): a few
     # milliseconds of it must not read as the origin queueing.
     allowance: float = 0.001
     smoothing: float = 0.5
-    # While latency is flat, try `probe x sqrt(limit)` more (Gradient2's queue size,
-    # halved): enough to find capacity that appears, little enough that the probe above
-    # the knee queues one or two requests in the origin, not four.
-    probe: float = 0.5
+    # While latency is flat, try `probe x sqrt(limit)` more (a quarter of Gradient2's
+    # queue size): enough to find capacity that appears, little enough that the probe
+    # above the knee queues about one request in the origin (each a live read waits
+    # behind). With `buffer`, the limit settles near (1 + buffer) x W + probe x sqrt(W).
+    probe: float = 0.25
     # In slow start the limit grows by `slow_start x limit` per window (halved by the
     # smoothing): a quarter per two round trips, so the step past the knee is small.
     slow_start: float = 0.5

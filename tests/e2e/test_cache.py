@@ -67,6 +67,7 @@ def test_hit_headers_and_one_origin_read(g: Gateway, crud: CrudOrigin) -> None:
     first = g.request("GET", f"/{c}/1")
     assert body(first) == {"id": "1", "name": "one"}
     assert status_of(first) == "forebay; fwd=uri-miss; stored"
+    assert first.headers["age"] == "0"  # fetched now: served from the entry just stored
     second = g.request("GET", f"/{c}/1")
     assert second.body == first.body
     assert status_of(second) == "forebay; hit"

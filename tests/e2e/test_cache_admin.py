@@ -173,15 +173,22 @@ def test_stale_while_revalidate_answers_at_once_and_refreshes(g: Gateway, crud: 
     crud.put("swr", item, {"v": "old"})
     assert g.request("GET", path).json() == {"id": item, "v": "old"}
     crud.put("swr", item, {"v": "new"})  # changed behind the gateway's back
-    stale = wait_until(
-        lambda: (
-            (r := g.request("GET", path))
-            and "stale-while-revalidate" in r.headers.get("cache-status", "")
-            and r
-        ),
-        what="a stale answer",
-    )
-    assert stale.json()["v"] == "old"
+    # The origin cannot answer now: a stale answer comes without waiting for it.
+    crud.read_gate.close()
+    try:
+        stale = wait_until(
+            lambda: (
+                (r := g.request("GET", path))
+                and "stale-while-revalidate" in r.headers.get("cache-status", "")
+                and r
+            ),
+            what="a stale answer",
+        )
+        assert stale.json()["v"] == "old"
+        assert int(stale.headers["age"]) >= 1
+        assert g.request("GET", path).json()["v"] == "old"  # the refresh is still waiting
+    finally:
+        crud.read_gate.open()
     # The background refresh stores the new answer; readers get it without waiting.
     fresh = wait_until(
         lambda: (r := g.request("GET", path)) and r.json()["v"] == "new" and r,

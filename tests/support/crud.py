@@ -14,7 +14,8 @@ Routes (any collection name; ids are strings):
                                  `stream_gate` to open
 Every GET answer has an ETag (the body's hash) and Last-Modified, honours If-None-Match
 (304), and carries `Cache-Control` from `cache_control` (by collection). Reads are
-counted per path in `reads`; writes wait for `write_gate` (open by default).
+counted per path in `reads`; writes wait for `write_gate` and item reads for `read_gate`
+(both open by default).
 What a test controls per request path: `extra_headers` are set on every answer to it
 (a write's `Location`, a GET's `Vary` or own `Cache-Control`), and a GET of a path in
 `failing` is answered with that status (counted as a read).
@@ -88,6 +89,7 @@ class CrudOrigin(LoopbackServer):
 
     def __post_init__(self) -> None:
         self.write_gate = Gate(self)
+        self.read_gate = Gate(self)
         self.stream_gate = Gate(self, is_open=False)
 
     def put(self, coll: str, item_id: str, value: Any) -> None:
@@ -134,6 +136,7 @@ class CrudOrigin(LoopbackServer):
     async def _item(self, request: web.Request) -> web.Response:
         coll, item_id = request.match_info["coll"], request.match_info["id"]
         if request.method == "GET":
+            await self.read_gate.wait()
             with self._lock:
                 self.reads[request.path] += 1
                 row = self.tables.get(coll, {}).get(item_id)
