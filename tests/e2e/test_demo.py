@@ -8,6 +8,7 @@ import socket
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 from support.gateway import request, wait_until
 
@@ -29,21 +30,38 @@ def three_free_ports() -> int:
     raise RuntimeError("no three free ports in a row")
 
 
-def test_demo_serves_the_shop(tmp_path: Path) -> None:
-    port = three_free_ports()
-    log = open(tmp_path / "demo.log", "wb")  # noqa: SIM115
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "forebay", "demo", "--port", str(port)],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        cwd=tmp_path,
-        env=dict(os.environ),
-    )
-    try:
-        wait_until(
-            lambda: request(port + 1, "GET", "/healthz", timeout=2).status == 200,
-            what="the demo to start",
+def start_demo(tmp_path: Path) -> tuple[subprocess.Popen[bytes], int, Any]:
+    """`forebay demo` on three free ports in a row, up and answering. Another test may
+    take one of the ports between the check and the demo's bind: then it starts again on
+    others (the demo exits at once, saying so)."""
+    for _ in range(5):
+        port = three_free_ports()
+        log = open(tmp_path / "demo.log", "wb")  # noqa: SIM115
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "forebay", "demo", "--port", str(port)],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            cwd=tmp_path,
+            env=dict(os.environ),
         )
+
+        def up(proc: subprocess.Popen[bytes] = proc, port: int = port) -> bool:
+            if proc.poll() is not None:
+                return True  # exited: see below
+            return request(port + 1, "GET", "/healthz", timeout=2).status == 200
+
+        wait_until(up, what="the demo to start")
+        if proc.poll() is None:
+            return proc, port, log
+        log.close()
+        if "address already in use" not in (tmp_path / "demo.log").read_text():
+            raise AssertionError((tmp_path / "demo.log").read_text()[-2000:])
+    raise AssertionError("the demo found no free ports in five tries")
+
+
+def test_demo_serves_the_shop(tmp_path: Path) -> None:
+    proc, port, log = start_demo(tmp_path)
+    try:
         items = request(port, "GET", "/items")
         assert items.status == 200 and len(items.json()) == 5
         made = request(
