@@ -108,7 +108,9 @@ class Gateway:
 
     def _launch(self) -> None:
         self.port = self.port or free_port()
-        self.admin_port = self.admin_port or free_port()
+        # The kernel may hand out a port just released again: never the same for both.
+        while not self.admin_port or self.admin_port == self.port:
+            self.admin_port = free_port()
         cmd = [
             sys.executable,
             "-m",
