@@ -79,6 +79,9 @@ def log_in(page: Page, target: str = "/endpoints") -> None:
     page.fill("#token", ADMIN_TOKEN)
     page.click("button[type=submit]")
     expect(page).to_have_url(target)
+    # The page's script (a module, so deferred) has set up its forms by then; a form
+    # used before would be submitted the browser's way, reloading the page.
+    page.wait_for_load_state("domcontentloaded")
 
 
 def endpoint_id(gw: Gateway, method: str, path: str) -> str:
@@ -346,6 +349,9 @@ def test_cache_purge_by_path_pattern_endpoint_and_everything(
     warm(one, two)
     assert origin_reads(one) == 1
     log_in(page)
+    # The table is filled by the page's script, after it has set up the forms: before
+    # that, a click on Purge would submit the form the browser's way (reload the page).
+    expect(page.locator("#endpoints tbody tr").first).to_be_visible()
     form = page.locator("#purge-form")
     result = page.locator("#purge-result")
 
