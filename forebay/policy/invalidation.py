@@ -103,10 +103,9 @@ def location_path(
     request it answers (RFC 9110, section 10.2.2)."""
     if not value:
         return None
-    value = value.strip()
-    if not value.startswith("/") and "://" not in value:
-        value = urljoin(base, value)
-    parts = urlsplit(value)
+    parts = urlsplit(value.strip())
+    if not (parts.scheme or parts.netloc or parts.path.startswith("/")):
+        parts = urlsplit(urljoin(base, value.strip()))
     hosts = {h.lower() for h in gateway_hosts}
     if parts.netloc and hosts and parts.netloc.lower() not in hosts:
         return None
@@ -162,11 +161,7 @@ def targets(
     target, path = path, normalise_path(path)
     own = _own_targets if len(path) <= REMEMBERED_PATH else _own_targets.__wrapped__
     found = own(path, template, tuple(invalidates))
-    named = {
-        p
-        for p in (location_path(v, base=target) for v in (location, content_location) if v)
-        if p is not None
-    }
+    named = {p for v in (location, content_location) if (p := location_path(v, base=target))}
     if named <= found.paths:
         return found
     return Targets(found.paths | named, found.patterns)

@@ -156,6 +156,7 @@ def test_location_path(value: str | None, hosts: tuple[str, ...], path: str | No
         ("?page=2", "/items", "/items"),
         ("//elsewhere/items/6", "/items", "/items/6"),
         ("6", "/", "/6"),
+        ("6?next=http://elsewhere/x", "/items/5", "/items/6"),
     ],
 )
 def test_a_relative_location_is_resolved_against_the_request(
