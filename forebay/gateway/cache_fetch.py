@@ -136,7 +136,11 @@ class Fetching:
             cache_status = (
                 b"forebay; fwd=uri-miss; stored"
                 if stored
-                else (b"forebay; fwd=uri-miss; detail=write-pending")
+                # Not stored: an accepted write holds the path, or a write invalidated
+                # it while this answer, which may predate the write, was on its way.
+                else b"forebay; fwd=uri-miss; detail=write-pending"
+                if self.store.held(path, self.clock())
+                else b"forebay; fwd=uri-miss; detail=invalidated"
             )
         await serve(send, ex, entry, entry.initial_age, cache_status, head, validators)
 
