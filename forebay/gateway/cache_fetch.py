@@ -132,16 +132,12 @@ class Fetching:
             self.revalidated.inc()
             ex.cache = "revalidated"
             cache_status = b"forebay; fwd=stale; fwd-status=304"
-        else:
-            cache_status = (
-                b"forebay; fwd=uri-miss; stored"
-                if stored
-                # Not stored: an accepted write holds the path, or a write invalidated
-                # it while this answer, which may predate the write, was on its way.
-                else b"forebay; fwd=uri-miss; detail=write-pending"
-                if self.store.held(path, self.clock())
-                else b"forebay; fwd=uri-miss; detail=invalidated"
-            )
+        elif stored:
+            cache_status = b"forebay; fwd=uri-miss; stored"
+        elif self.store.held(path, self.clock()):  # an accepted write holds the path
+            cache_status = b"forebay; fwd=uri-miss; detail=write-pending"
+        else:  # a write invalidated it while this answer, maybe older, was on its way
+            cache_status = b"forebay; fwd=uri-miss; detail=invalidated"
         await serve(send, ex, entry, entry.initial_age, cache_status, head, validators)
 
     def _store_fill(
