@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck pytest screenshots bench bench-proxy bench-accept bench-flood bench-cache bench-cache-store bench-scaleout clean
+.PHONY: demo test lint typecheck pytest screenshots bench bench-proxy bench-accept bench-flood bench-flood-sim bench-cache bench-cache-store bench-scaleout clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -43,6 +43,9 @@ bench-accept: $(STAMP)
 
 bench-flood: $(STAMP)
 	$(BIN)/python -m bench.flood
+
+bench-flood-sim: $(STAMP)
+	$(BIN)/python -m bench.flood_sim
 
 bench-cache: $(STAMP)
 	$(BIN)/python -m bench.cache
