@@ -29,17 +29,18 @@ The controller combines the mechanisms of the adaptive limiters it learns from:
   baselines, so a baseline that drifted (a slower origin after a deploy) is relearnt.
   Processes that share one limit re-measure together (`remeasure_together`), since one
   measuring alone would measure the others' load.
-- A circuit breaker opens after `breaker_failures` consecutive failures without an
-  answer; while open nothing is sent; after a cool-down one probe goes through
-  (half-open); its success closes the breaker with the limit halved, its failure
-  doubles the cool-down.
+- A circuit breaker (`breaker.py`) opens after `breaker_failures` consecutive failures
+  without an answer; while open nothing is sent; after a cool-down one probe goes
+  through (half-open); its success closes the breaker with the limit halved, its
+  failure doubles the cool-down.
 """
 
 from __future__ import annotations
 
 import math
 
-from forebay.policy.governor_settings import Breaker, GovernorSettings
+from forebay.policy.breaker import Breaker, CircuitBreaker
+from forebay.policy.governor_settings import GovernorSettings
 from forebay.policy.latency_window import Window, median
 
 OVERLOAD_STATUS = frozenset({429, 503})
@@ -58,13 +59,11 @@ class Governor:
         self.baselines: dict[str, float] = {}
         self.last_ratio: float | None = None
         self.paused_until = 0.0
-        self.breaker = Breaker.CLOSED
         self.in_flight = 0
         self._window = Window(now)
-        self._failures = 0
-        self._cooldown = settings.cooldown
-        self._open_until = 0.0
-        self._probe_in_flight = False
+        self._breaker = CircuitBreaker(
+            settings.breaker_failures, settings.cooldown, settings.max_cooldown
+        )
         # Start by measuring the no-load latency, at low concurrency.
         self._measuring = True
         self._together = False  # this measurement is the whole group's (see below)
@@ -77,6 +76,10 @@ class Governor:
         self._ssthresh = math.inf  # below it, grow by doubling; set where queueing began
         self._climb_floor = math.inf  # the lowest latency ratio of the current slow start
         self._next_remeasure = now + settings.remeasure_every * jitter
+
+    @property
+    def breaker(self) -> Breaker:
+        return self._breaker.state
 
     @property
     def min_rtt(self) -> float | None:
@@ -150,28 +153,21 @@ class Governor:
             self._give_up_together(now)
         if now < self.paused_until:
             return 0
-        if self.breaker is Breaker.OPEN:
-            if now < self._open_until:
-                return 0
-            self.breaker = Breaker.HALF_OPEN
-        if self.breaker is Breaker.HALF_OPEN:
-            return 0 if self._probe_in_flight else 1
-        return max(1, math.floor(self.limit))
+        held = self._breaker.allowed(now)
+        return max(1, math.floor(self.limit)) if held is None else held
 
     def available(self, now: float) -> int:
         return max(0, self.allowed(now) - self.in_flight)
 
     def held_until(self) -> float:
         """Until when nothing is sent: the origin's `Retry-After`, an open breaker."""
-        opened = self._open_until if self.breaker is Breaker.OPEN else -math.inf
-        return max(self.paused_until, opened)
+        return max(self.paused_until, self._breaker.held_until())
 
     # -- events ---------------------------------------------------------------------------
 
     def started(self, now: float) -> None:
         self.in_flight += 1
-        if self.breaker is Breaker.HALF_OPEN:
-            self._probe_in_flight = True
+        self._breaker.started()
         self._window.peak_in_flight = max(self._window.peak_in_flight, self.in_flight)
 
     def released(self) -> None:
@@ -201,11 +197,13 @@ class Governor:
         if retry_after is not None and (status in OVERLOAD_STATUS or status is None):
             self.paused_until = max(self.paused_until, now + retry_after)
         if status is None:
-            self._failed(now)
+            self._breaker.failed(now)
             if not stale:
                 self._window.overloads += 1
         else:
-            self._answered()
+            # Any answer proves the origin is back, also one to live traffic while open.
+            if self._breaker.answered():
+                self.limit = max(self.settings.min_limit, self.limit / 2)
             overload = status in OVERLOAD_STATUS
             if overload and not stale:
                 self._window.overloads += 1
@@ -221,28 +219,6 @@ class Governor:
             self._maybe_close_window(now)
 
     # -- internals --------------------------------------------------------------------
-
-    def _failed(self, now: float) -> None:
-        self._failures += 1
-        if self.breaker is Breaker.HALF_OPEN:
-            self._probe_in_flight = False
-            self._cooldown = min(self._cooldown * 2, self.settings.max_cooldown)
-            self._open(now)
-        elif self._failures >= self.settings.breaker_failures and self.breaker is Breaker.CLOSED:
-            self._open(now)
-
-    def _open(self, now: float) -> None:
-        self.breaker = Breaker.OPEN
-        self._open_until = now + self._cooldown
-
-    def _answered(self) -> None:
-        self._failures = 0
-        # Any answer proves the origin is back, also one to live traffic while open.
-        if self.breaker is not Breaker.CLOSED:
-            self.breaker = Breaker.CLOSED
-            self._probe_in_flight = False
-            self._cooldown = self.settings.cooldown
-            self.limit = max(self.settings.min_limit, self.limit / 2)
 
     def _maybe_close_window(self, now: float) -> None:
         w = self._window

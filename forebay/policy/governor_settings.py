@@ -1,15 +1,8 @@
-"""The governor's settings and its breaker's states (the governor is `governor.py`)."""
+"""The governor's settings (the governor is `governor.py`)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from enum import StrEnum
-
-
-class Breaker(StrEnum):
-    CLOSED = "closed"
-    OPEN = "open"
-    HALF_OPEN = "half_open"
 
 
 @dataclass(frozen=True, slots=True)
