@@ -103,9 +103,10 @@ def location_path(
     request it answers (RFC 9110, section 10.2.2)."""
     if not value:
         return None
-    parts = urlsplit(value.strip())
+    value = value.strip()
+    parts = urlsplit(value)
     if not (parts.scheme or parts.netloc or parts.path.startswith("/")):
-        parts = urlsplit(urljoin(base, value.strip()))
+        parts = urlsplit(urljoin(base, value))
     hosts = {h.lower() for h in gateway_hosts}
     if parts.netloc and hosts and parts.netloc.lower() not in hosts:
         return None
