@@ -75,6 +75,13 @@ class SharedGovernor(OriginGovernor):
             # share over: sending more would go past the limit.
             return 0
         slots = self.share.slots
+        if g.measuring_together and allowed > 0:
+            # The group measures with one request per process at least: a process whose
+            # share rounds down to nothing (a limit below the number of processes) would
+            # miss the measurement, keep the baseline from before the origin slowed
+            # down, and read the new latency as queueing, cutting the group's limit
+            # every window until the next measurement.
+            return max(1, min(allowed, slots))
         if g.target < self._synced_target:
             # Cut since the last sync: the smaller share now, not at the next sync.
             slots = math.floor(slots * g.target / self._synced_target)
@@ -116,6 +123,11 @@ class SharedGovernor(OriginGovernor):
             remeasure_raises=self._at_floor(share),
         )
         g.rescale(share.fraction)
+        if share.slots > 0 and self.share is not None and self.share.slots == 0:
+            # Holding no request of the limit, it heard nothing of what the others have
+            # learnt since (an origin that got slower, re-measured): judged on its old
+            # baseline, its first window would read as queueing and cut the group again.
+            g.remeasure_now(now)
         self._synced_target = g.target
         self._synced_at = now
         self.share = share
@@ -157,7 +169,7 @@ class SharedGovernor(OriginGovernor):
     def _at_floor(self, share: Share) -> bool:
         """The group sends next to nothing: a probe's worth, or one request per process."""
         s = self.settings
-        return share.limit <= max(s.min_limit_probe, s.min_limit * share.members)
+        return math.floor(share.limit) <= max(s.min_limit_probe, s.min_limit * share.members)
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="governor-sync")

@@ -47,6 +47,8 @@ OVERLOAD_STATUS = frozenset({429, 503})
 # Below this share of the highest limit that had flat latency (after overload cuts or the
 # breaker), grow as in slow start: the gentle probe alone would take minutes to get back.
 RECLIMB = 0.75
+# Windows in a row at the floor that still read as queueing before it re-measures early.
+FLOOR_WINDOWS = 4
 
 __all__ = ["OVERLOAD_STATUS", "Breaker", "Governor", "GovernorSettings"]
 
@@ -67,7 +69,8 @@ class Governor:
         # Start by measuring the no-load latency, at low concurrency.
         self._measuring = True
         self._together = False  # this measurement is the whole group's (see below)
-        self._together_raises = False
+        # Whether this measurement may raise a baseline, decided when it starts.
+        self._measure_raises = settings.remeasure_raises
         self._together_until = math.inf
         self._saved_limit = self.limit
         self.limit = min(self.limit, settings.min_limit_probe)
@@ -76,6 +79,7 @@ class Governor:
         self._ssthresh = math.inf  # below it, grow by doubling; set where queueing began
         self._climb_floor = math.inf  # the lowest latency ratio of the current slow start
         self._next_remeasure = now + settings.remeasure_every * jitter
+        self._floor_windows = 0  # in a row at the floor, still reading as queueing
 
     @property
     def breaker(self) -> Breaker:
@@ -87,6 +91,11 @@ class Governor:
         if not self.baselines:
             return None
         return median(list(self.baselines.values()))
+
+    @property
+    def measuring_together(self) -> bool:
+        """Re-measuring the no-load latency with the others sharing the limit."""
+        return self._together
 
     @property
     def target(self) -> float:
@@ -126,7 +135,7 @@ class Governor:
             return False
         self._saved_limit = self.limit
         self._measuring = self._together = True
-        self._together_raises = raises
+        self._measure_raises = raises
         # Twice what it needs at most: a process that had nothing to send when the group
         # measured would measure the others' load if it started much later.
         self._together_until = now + min(within, 2 * needs)
@@ -139,6 +148,20 @@ class Governor:
         a measurement is under way)."""
         if not self._measuring:
             self._next_remeasure = now
+
+    def remeasure_now(self, now: float) -> None:
+        """Re-measure alone, at `min_limit_probe`, from now: what this window would hear
+        is judged on a baseline that may no longer hold."""
+        if not self._measuring:
+            self._start_measuring(now)
+            self._window = Window(now, peak_in_flight=self.in_flight)
+
+    def _start_measuring(self, now: float) -> None:
+        self._measuring = True
+        self._measure_raises = self.settings.remeasure_raises
+        self._saved_limit = self.limit
+        self.limit = min(self.limit, self.settings.min_limit_probe)
+        self._next_remeasure = now + self.settings.remeasure_every * self._jitter
 
     def _give_up_together(self, now: float) -> None:
         self._measuring = self._together = False
@@ -237,21 +260,42 @@ class Governor:
             if self._measuring:
                 self._saved_limit = max(s.min_limit, self._saved_limit * s.backoff)
         elif self._measuring:
-            raises = self._together_raises if self._together else s.remeasure_raises
+            raises = self._measure_raises
             for kind, latencies in w.by_kind().items():
                 measured, known = median(latencies), self.baselines.get(kind)
                 if known is None or measured <= known or raises:
                     self.baselines[kind] = measured
+                if known is not None and raises and measured > known * (1 + s.buffer):
+                    # The origin got slower: the cuts since were taken for queueing that
+                    # was not, and what was learnt about its capacity no longer holds.
+                    # Find it again as at the start, in slow start.
+                    self._ssthresh = self._climb_floor = math.inf
             self._measuring = self._together = False
             self.limit = self._saved_limit
         else:
             self._adapt(w)
+            if self._stuck_at_floor(w):
+                self._next_remeasure = now  # below, at once
         self._window = Window(now, peak_in_flight=self.in_flight)
         if now >= self._next_remeasure and not self._measuring and not overloaded:
-            self._measuring = True
-            self._saved_limit = self.limit
-            self.limit = min(self.limit, s.min_limit_probe)
-            self._next_remeasure = now + s.remeasure_every * self._jitter
+            self._start_measuring(now)
+
+    def _stuck_at_floor(self, w: Window) -> bool:
+        """Cut to the floor, and latency still reads as queueing window after window: with
+        next to nothing in flight that is no queue but an origin that got slower (a
+        deploy), and the periodic re-measurement may be half a minute away. Not while a
+        baseline may not rise (processes that share a limit: unless the whole group is at
+        its floor), since a re-measurement then could not mend it."""
+        s = self.settings
+        at_floor = self.limit <= s.min_limit_probe and w.peak_in_flight <= s.min_limit_probe
+        if at_floor and s.remeasure_raises and (self.last_ratio or 0.0) > 1 + s.buffer:
+            self._floor_windows += 1
+        else:
+            self._floor_windows = 0
+        if self._floor_windows < FLOOR_WINDOWS:
+            return False
+        self._floor_windows = 0
+        return True
 
     def _first_climb(self) -> bool:
         """Slow start before any queueing was seen: finding the origin's capacity."""

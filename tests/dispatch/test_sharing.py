@@ -209,3 +209,26 @@ async def test_every_process_re_measures_at_one_moment_of_the_store_clock() -> N
         assert g.governor.allowed(g.clock()) == max(1, math.floor(g.governor.target / 2))
     for g in members:
         await g.stop()
+
+
+async def test_a_process_whose_share_rounds_to_nothing_measures_with_the_group() -> None:
+    members, clock = group(3, 2.0)
+    await sync_all(members)
+    last = members[2]
+    assert [g.allowed() for g in members] == [1, 1, 0]
+    # The group's measurement: one request per process at least, this one's included.
+    for g in members:
+        assert g.governor.remeasure_together(clock.now, True, within=10.0)
+    assert last.allowed() == 1
+
+
+async def test_a_process_given_a_share_again_re_measures_first() -> None:
+    members, _ = group(3, 2.0)
+    await sync_all(members)
+    last = members[2]
+    assert last.allowed() == 0 and not last.governor._measuring
+    first = members[0]
+    first.governor.limit *= 2  # the others have learnt something: the limit grows
+    await first.sync()
+    await last.sync()
+    assert last.allowed() >= 1 and last.governor._measuring

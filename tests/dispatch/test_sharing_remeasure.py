@@ -133,3 +133,23 @@ async def test_two_processes_on_a_small_origin_relearn_it_too() -> None:
     # alone measures with, so the group may take what it measures for the no-load latency.
     trace = await simulate(2, lambda t: 0.02 if t < 40.0 else 0.03, 100.0, workers=4)
     assert in_flight_between(trace, 80.0, 100.0) >= 4
+
+
+async def test_a_group_cut_to_its_floor_by_a_slower_origin_relearns_it_in_seconds() -> None:
+    # 30 ms, then 50 ms for good from t = 40 s; the group's next re-measurement is at
+    # 60 s. Read as queueing, the slowdown cuts the group to its floor, one request per
+    # process or fewer; there, latency that stays high is no queue, and each process
+    # re-measures at once rather than wait out the 20 s at next to nothing (as they
+    # did, at 1 or 2 in flight).
+    trace = await simulate(3, lambda t: 0.03 if t < 40.0 else 0.05, 70.0, remeasure_every=60.0)
+    assert in_flight_between(trace, 50.0, 60.0) >= 0.8 * WORKERS
+
+
+async def test_a_process_whose_share_rounds_to_nothing_still_measures_with_the_group() -> None:
+    # Five processes, a limit cut to about 2 by a slower origin: three of them hold no
+    # request of the limit. Each measures with the group all the same (one request at
+    # least); one that did not would keep the old baseline, read the new latency as
+    # queueing once its share came back, and cut the group down again.
+    # Before, they stayed at 1 to 4 in flight through three group measurements.
+    trace = await simulate(5, lambda t: 0.03 if t < 25.0 else 0.05, 60.0, remeasure_every=10.0)
+    assert in_flight_between(trace, 45.0, 60.0) >= 0.8 * WORKERS

@@ -136,7 +136,8 @@ def test_two_instances_relearn_an_origin_that_became_slower(
     # clock). A deploy then makes every request slower for good: re-measuring one at a
     # time under the other's load, the two would take it for queueing and cut down to a
     # few requests in flight; together they learn the new latency and keep the pool busy.
-    origin.pool_workers, origin.pool_service = 16, 0.03
+    workers = 16
+    origin.pool_workers, origin.pool_service = workers, 0.03
     gateways = start_pair(gateway_factory, tmp_path, redis_url, "{remeasure_every: 12}")
     origin.pool_peaks.clear()
     sender = threading.Thread(target=burst, args=(gateways, 6000))
@@ -153,4 +154,7 @@ def test_two_instances_relearn_an_origin_that_became_slower(
         after = origin.pool_peaks[slowed + 1500 : slowed + 2500]
     finally:
         sender.join()
-    assert statistics.median(after) >= 10, statistics.median(after)
+    # Together they settle at 10 to 16 in flight on a busy machine (its noise reads as a
+    # little queueing), where one at a time they fell to 2 to 4: half the pool tells the
+    # two apart without depending on how busy the machine is.
+    assert statistics.median(after) >= workers // 2, statistics.median(after)

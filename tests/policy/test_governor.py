@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from support.simulated_origin import WorkerPoolOrigin
 
-from forebay.policy.governor import Breaker, Governor, GovernorSettings
+from forebay.policy.governor import FLOOR_WINDOWS, Breaker, Governor, GovernorSettings
 
 
 def flood(gov: Governor, origin: WorkerPoolOrigin, seconds: float) -> dict[str, list[float]]:
@@ -251,6 +251,43 @@ def test_remeasures_a_slower_origin() -> None:
     flood_from(gov, slower, start=20.0, seconds=40.0)
     assert gov.min_rtt is not None and gov.min_rtt > 0.04
     assert 6 <= gov.limit <= 16
+
+
+def test_an_origin_slower_for_good_is_relearnt_in_seconds() -> None:
+    """A deploy makes every request 30 ms -> 50 ms. Read as queueing, it cuts the limit
+    to the floor; there, latency that stays high is no queue, and the governor
+    re-measures at once instead of holding one request in flight until the periodic
+    re-measurement (30 s): it did, at 20 requests a second for an origin that takes 320."""
+    gov = Governor(GovernorSettings(remeasure_every=30.0), now=0.0)
+    flood(gov, WorkerPoolOrigin(16, 0.03), seconds=10.0)
+    trace = flood_from(gov, WorkerPoolOrigin(16, 0.05), start=10.0, seconds=12.0)
+    assert gov.min_rtt is not None and gov.min_rtt > 0.045
+    late = [t for t in trace["done"] if 8.0 <= t < 12.0]  # 18-22 s, before the periodic
+    assert len(late) / 4.0 >= 0.9 * 16 / 0.05
+
+
+@pytest.mark.parametrize(
+    ("raises", "limit", "latency", "measures"),
+    [
+        (True, 1.0, 0.05, True),  # at the floor, and still slow: re-measure
+        (True, 1.0, 0.03, False),  # at the floor, and not slow
+        (True, 8.0, 0.05, False),  # not at the floor: cutting is the answer
+        (False, 1.0, 0.05, False),  # a baseline may not rise (a group above its floor)
+    ],
+)
+def test_queueing_that_stays_at_the_floor_brings_a_re_measurement_forward(
+    raises: bool, limit: float, latency: float, measures: bool
+) -> None:
+    s = GovernorSettings(remeasure_every=1000.0, remeasure_raises=raises, min_limit=limit)
+    gov = Governor(s, now=0.0)
+    gov._measuring, gov.limit, gov.baselines[""] = False, limit, 0.03
+    now = 0.0
+    for _ in range(FLOOR_WINDOWS * s.min_samples):
+        gov.started(now)
+        now += latency
+        gov.finished(now, latency, 200)
+        now += s.window / s.min_samples
+    assert gov._measuring is measures
 
 
 @settings(max_examples=60, deadline=None)
