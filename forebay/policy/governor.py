@@ -27,6 +27,8 @@ The controller combines the mechanisms of the adaptive limiters it learns from:
   `remeasure_every` seconds, jittered by the caller's random draw): for one window it
   holds the limit at `min_limit_probe` and takes that window's medians as the new
   baselines, so a baseline that drifted (a slower origin after a deploy) is relearnt.
+  Cut to the floor with latency still high, it re-measures at once (that is no queue),
+  and a baseline that rose starts slow start again.
   Processes that share one limit re-measure together (`remeasure_together`), since one
   measuring alone would measure the others' load.
 - A circuit breaker (`breaker.py`) opens after `breaker_failures` consecutive failures
