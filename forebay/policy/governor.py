@@ -24,9 +24,10 @@ The controller combines the mechanisms of the adaptive limiters it learns from:
   least two of them, and a tenth of the window's answers, to count: one request that
   keeps failing is that request's problem, not the origin's.
 - Like Envoy, it measures the no-load latency first, and again now and then (every
-  `remeasure_every` seconds, jittered by the caller's random draw): for one window it
-  holds the limit at `min_limit_probe` and takes that window's medians as the new
-  baselines, so a baseline that drifted (a slower origin after a deploy) is relearnt.
+  `remeasure_every` seconds, jittered by the caller's random draw; `remeasure.py`): for
+  one window it holds the limit at `min_limit_probe` and takes that window's medians as
+  the new baselines, so a baseline that drifted (a slower origin after a deploy) is
+  relearnt.
   Cut to the floor with latency still high, it re-measures at once (that is no queue),
   and a baseline that rose starts slow start again.
   Processes that share one limit re-measure together (`remeasure_together`), since one
@@ -44,18 +45,17 @@ import math
 from forebay.policy.breaker import Breaker, CircuitBreaker
 from forebay.policy.governor_settings import GovernorSettings
 from forebay.policy.latency_window import Window, median
+from forebay.policy.remeasure import Remeasuring
 
 OVERLOAD_STATUS = frozenset({429, 503})
 # Below this share of the highest limit that had flat latency (after overload cuts or the
 # breaker), grow as in slow start: the gentle probe alone would take minutes to get back.
 RECLIMB = 0.75
-# Windows in a row at the floor that still read as queueing before it re-measures early.
-FLOOR_WINDOWS = 4
 
 __all__ = ["OVERLOAD_STATUS", "Breaker", "Governor", "GovernorSettings"]
 
 
-class Governor:
+class Governor(Remeasuring):
     def __init__(self, settings: GovernorSettings, now: float, jitter: float = 1.0) -> None:
         """`jitter` in [0.75, 1.25] spreads re-measurements of several governors apart."""
         self.settings = settings
@@ -88,18 +88,6 @@ class Governor:
         return self._breaker.state
 
     @property
-    def min_rtt(self) -> float | None:
-        """The no-load latency, for display: the median of the kinds' baselines."""
-        if not self.baselines:
-            return None
-        return median(list(self.baselines.values()))
-
-    @property
-    def measuring_together(self) -> bool:
-        """Re-measuring the no-load latency with the others sharing the limit."""
-        return self._together
-
-    @property
     def target(self) -> float:
         """The limit it works at: while re-measuring the no-load latency, the one it
         holds back and returns to, not the low one it measures at."""
@@ -117,58 +105,6 @@ class Governor:
             self.limit = min(self.settings.max_limit, self.limit * factor)
         self._good *= factor
         self._ssthresh *= factor
-
-    def remeasure_together(self, now: float, raises: bool, within: float) -> bool:
-        """Re-measure the no-load latency now, at half its limit (one exchange at least),
-        as every process sharing the limit does at the same moment: the origin then holds
-        half what the group found it can take, which queues nothing. Exchanges started
-        before the group's earlier load has left the origin (two current latencies, at
-        least a window) do not count. `raises`: whether the result may raise a baseline
-        (the group's probes are at most half the shared limit; not so when one each is
-        already more). A measurement not over in twice the time it needs, or in `within`
-        seconds, is given up; none is started that could not be over in `within` (False),
-        and one under way is not cut short to start another (False)."""
-        s = self.settings
-        probe = max(s.min_limit, self.limit / 2)  # half the group's limit, in all
-        latency = (self.min_rtt or 0.0) * max(1.0, self.last_ratio or 1.0)
-        settle = max(s.window, 2 * latency)
-        needs = settle + max(s.window, 1.5 * s.min_samples * latency / max(1, math.floor(probe)))
-        if self._measuring or needs > within:
-            return False
-        self._saved_limit = self.limit
-        self._measuring = self._together = True
-        self._measure_raises = raises
-        # Twice what it needs at most: a process that had nothing to send when the group
-        # measured would measure the others' load if it started much later.
-        self._together_until = now + min(within, 2 * needs)
-        self.limit = probe
-        self._window = Window(now + settle)
-        return True
-
-    def remeasure_soon(self, now: float) -> None:
-        """Re-measure alone, at `min_limit_probe`, once the current window is over (unless
-        a measurement is under way)."""
-        if not self._measuring:
-            self._next_remeasure = now
-
-    def remeasure_now(self, now: float) -> None:
-        """Re-measure alone, at `min_limit_probe`, from now: what this window would hear
-        is judged on a baseline that may no longer hold."""
-        if not self._measuring:
-            self._start_measuring(now)
-            self._window = Window(now, peak_in_flight=self.in_flight)
-
-    def _start_measuring(self, now: float) -> None:
-        self._measuring = True
-        self._measure_raises = self.settings.remeasure_raises
-        self._saved_limit = self.limit
-        self.limit = min(self.limit, self.settings.min_limit_probe)
-        self._next_remeasure = now + self.settings.remeasure_every * self._jitter
-
-    def _give_up_together(self, now: float) -> None:
-        self._measuring = self._together = False
-        self.limit = self._saved_limit
-        self._window = Window(now, peak_in_flight=self.in_flight)
 
     # -- decisions --------------------------------------------------------------------
 
@@ -262,16 +198,11 @@ class Governor:
             if self._measuring:
                 self._saved_limit = max(s.min_limit, self._saved_limit * s.backoff)
         elif self._measuring:
-            raises = self._measure_raises
-            for kind, latencies in w.by_kind().items():
-                measured, known = median(latencies), self.baselines.get(kind)
-                if known is None or measured <= known or raises:
-                    self.baselines[kind] = measured
-                if known is not None and raises and measured > known * (1 + s.buffer):
-                    # The origin got slower: the cuts since were taken for queueing that
-                    # was not, and what was learnt about its capacity no longer holds.
-                    # Find it again as at the start, in slow start.
-                    self._ssthresh = self._climb_floor = math.inf
+            if self._learn_baselines(w):
+                # The origin got slower: the cuts since were taken for queueing that was
+                # not, and what was learnt about its capacity no longer holds. Find it
+                # again as at the start, in slow start.
+                self._ssthresh = self._climb_floor = math.inf
             self._measuring = self._together = False
             self.limit = self._saved_limit
         else:
@@ -281,23 +212,6 @@ class Governor:
         self._window = Window(now, peak_in_flight=self.in_flight)
         if now >= self._next_remeasure and not self._measuring and not overloaded:
             self._start_measuring(now)
-
-    def _stuck_at_floor(self, w: Window) -> bool:
-        """Cut to the floor, and latency still reads as queueing window after window: with
-        next to nothing in flight that is no queue but an origin that got slower (a
-        deploy), and the periodic re-measurement may be half a minute away. Not while a
-        baseline may not rise (processes that share a limit: unless the whole group is at
-        its floor), since a re-measurement then could not mend it."""
-        s = self.settings
-        at_floor = self.limit <= s.min_limit_probe and w.peak_in_flight <= s.min_limit_probe
-        if at_floor and s.remeasure_raises and (self.last_ratio or 0.0) > 1 + s.buffer:
-            self._floor_windows += 1
-        else:
-            self._floor_windows = 0
-        if self._floor_windows < FLOOR_WINDOWS:
-            return False
-        self._floor_windows = 0
-        return True
 
     def _first_climb(self) -> bool:
         """Slow start before any queueing was seen: finding the origin's capacity."""

@@ -11,7 +11,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from support.simulated_origin import WorkerPoolOrigin
 
-from forebay.policy.governor import FLOOR_WINDOWS, Breaker, Governor, GovernorSettings
+from forebay.policy.governor import Breaker, Governor, GovernorSettings
+from forebay.policy.remeasure import FLOOR_WINDOWS
 
 
 def flood(gov: Governor, origin: WorkerPoolOrigin, seconds: float) -> dict[str, list[float]]:
