@@ -68,10 +68,10 @@ class Governor(Remeasuring):
         self._breaker = CircuitBreaker(
             settings.breaker_failures, settings.cooldown, settings.max_cooldown
         )
-        # Start by measuring the no-load latency, at low concurrency.
+        # Start by measuring the no-load latency, at low concurrency (remeasure.py says
+        # what each of these fields is).
         self._measuring = True
-        self._together = False  # this measurement is the whole group's (see below)
-        # Whether this measurement may raise a baseline, decided when it starts.
+        self._together = False
         self._measure_raises = settings.remeasure_raises
         self._together_until = math.inf
         self._saved_limit = self.limit
@@ -81,7 +81,7 @@ class Governor(Remeasuring):
         self._ssthresh = math.inf  # below it, grow by doubling; set where queueing began
         self._climb_floor = math.inf  # the lowest latency ratio of the current slow start
         self._next_remeasure = now + settings.remeasure_every * jitter
-        self._floor_windows = 0  # in a row at the floor, still reading as queueing
+        self._floor_windows = 0
 
     @property
     def breaker(self) -> Breaker:
@@ -208,7 +208,7 @@ class Governor(Remeasuring):
         else:
             self._adapt(w)
             if self._stuck_at_floor(w):
-                self._next_remeasure = now  # below, at once
+                self.remeasure_soon(now)  # below, at once
         self._window = Window(now, peak_in_flight=self.in_flight)
         if now >= self._next_remeasure and not self._measuring and not overloaded:
             self._start_measuring(now)
