@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import gc
 import multiprocessing
 import os
 import secrets
@@ -106,7 +105,7 @@ def _in_memory(settings: Settings) -> bool:
 async def serve_one(settings: Settings, ready: asyncio.Event | None = None) -> None:
     from forebay.admin.api import create_admin_app
     from forebay.app import Runtime
-    from forebay.data_plane import DataPlane
+    from forebay.data_plane import DataPlane, settle_collector
 
     await prepare(settings)
     runtime = Runtime(settings)
@@ -149,9 +148,7 @@ async def serve_one(settings: Settings, ready: asyncio.Event | None = None) -> N
         store=public_url(settings.store),
         endpoints=len(runtime.catalog.current),
     )
-    # What start-up built lives as long as the process: take it out of the collector's
-    # sight, so full collections under load walk only what requests create.
-    gc.freeze()
+    settle_collector()
     try:
         await asyncio.gather(data.serve(), admin.serve())
     finally:
@@ -163,12 +160,14 @@ async def serve_one(settings: Settings, ready: asyncio.Event | None = None) -> N
 def worker_app() -> Any:
     """The data-plane app factory each worker process imports (`factory=True`)."""
     from forebay.app import Runtime
-    from forebay.data_plane import DataPlane
+    from forebay.data_plane import DataPlane, settle_collector
     from forebay.settings import Settings
 
     settings = Settings.model_validate_json(os.environ[SETTINGS_ENV])
     configure_logging(settings.log.level, settings.log.format)
-    return DataPlane(Runtime(settings))
+    app = DataPlane(Runtime(settings))
+    settle_collector()
+    return app
 
 
 def _admin_process(settings_json: str) -> None:

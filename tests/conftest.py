@@ -32,16 +32,14 @@ def _launcher(
 def _stop_all(started: list[Gateway]) -> None:
     """Every gateway the test started ends, whatever happened: one that does not stop
     within the timeout is killed (and the test fails), rather than left running."""
-    hung: list[Gateway] = []
+    hung: list[str] = []
     for g in started:
         if g.proc and g.proc.poll() is None:
             try:
                 g.stop()
             except subprocess.TimeoutExpired:
-                g.proc.kill()
-                g.proc.wait()
-                hung.append(g)
-    assert not hung, f"gateways that did not stop on SIGTERM: {[g.port for g in hung]}"
+                hung.append(f"gateway {g.port}, the end of its log:\n{g.dump_stacks()}")
+    assert not hung, "gateways that did not stop on SIGTERM:\n" + "\n\n".join(hung)
 
 
 @pytest.fixture

@@ -29,11 +29,16 @@ class GroupCommitWriter:
         self._key_ttl = key_ttl
         self._pending: list[tuple[AcceptedRequest, asyncio.Future[str | None]]] = []
         self._task: asyncio.Task[None] | None = None
+        # Looked up once: on Python 3.11 get_running_loop() makes a getpid() system call.
+        self._loop: asyncio.AbstractEventLoop | None = None
 
     async def submit(self, request: AcceptedRequest) -> str | None:
         """Returns once the request is durable: None, or the id that already holds its
         idempotency key (then nothing was stored). Raises what the store raised."""
-        future: asyncio.Future[str | None] = asyncio.get_running_loop().create_future()
+        loop = self._loop
+        if loop is None:
+            loop = self._loop = asyncio.get_running_loop()
+        future: asyncio.Future[str | None] = loop.create_future()
         self._pending.append((request, future))
         if self._task is None or self._task.done():
             self._task = asyncio.create_task(self._drain(), name="group-commit")

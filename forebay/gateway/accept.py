@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 import time
 from collections.abc import Callable
 from typing import Any
@@ -21,6 +20,7 @@ from forebay.dispatch.dispatcher import Dispatcher
 from forebay.dispatch.model import AcceptedRequest
 from forebay.dispatch.writer import GroupCommitWriter
 from forebay.gateway.accept_headers import delivery_headers, own_headers, text
+from forebay.gateway.entropy import urandom
 from forebay.gateway.exchange import Exchange, exchange_of
 from forebay.gateway.limits import ClientGone, RequestLimits
 from forebay.gateway.problem import send_body, send_problem
@@ -92,7 +92,7 @@ class AsyncAccept:
         if scope["query_string"]:
             target += "?" + scope["query_string"].decode("latin-1")
         now = self.clock()
-        rid = new_request_id(now, os.urandom)
+        rid = new_request_id(now, urandom)
         fingerprint = idempotency.fingerprint(scope["method"], target, body)
 
         key = text(own.get(b"idempotency-key"))

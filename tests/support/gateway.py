@@ -128,7 +128,14 @@ class Gateway:
         ]
         if self.config:
             cmd += ["--config", self.config]
-        env = {**os.environ, "FOREBAY_ADMIN__TOKEN": ADMIN_TOKEN, **self.env}
+        # PYTHONFAULTHANDLER: a gateway that hangs on SIGTERM is sent SIGABRT by the
+        # fixtures, and its threads' stacks land in its log (`dump_stacks`).
+        env = {
+            **os.environ,
+            "FOREBAY_ADMIN__TOKEN": ADMIN_TOKEN,
+            "PYTHONFAULTHANDLER": "1",
+            **self.env,
+        }
         # Appended to, so a gateway restarted on the same port keeps its earlier runs' log.
         self.log = open(self.workdir / f"gateway-{self.port}.log", "ab")  # noqa: SIM115
         self.proc = subprocess.Popen(
@@ -208,6 +215,22 @@ class Gateway:
             cwd=self.workdir,
             timeout=60,
         )
+
+    def dump_stacks(self) -> str:
+        """For a gateway that will not stop: abort it, so the fault handler writes every
+        thread's stack to its log, and return the end of that log."""
+        assert self.proc is not None
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGABRT)
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        if not self.log.closed:
+            self.log.close()
+        lines = (self.workdir / f"gateway-{self.port}.log").read_text(errors="replace")
+        return "\n".join(lines.splitlines()[-80:])
 
     def stop(self, sig: int = signal.SIGTERM, timeout: float = 30) -> int:
         assert self.proc is not None
