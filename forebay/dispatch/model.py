@@ -42,7 +42,7 @@ class AcceptedRequest:
     headers: list[tuple[str, str]]
     body: bytes
     ordering_key: str
-    fingerprint: str
+    fingerprint: str  # of method, target and body; "" when there is no idempotency key
     accepted_at: float
     idempotency_key: str | None = None
     callback: str | None = None

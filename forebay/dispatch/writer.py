@@ -15,6 +15,7 @@ from typing import Protocol
 from forebay.dispatch.model import AcceptedRequest
 
 MAX_BATCH = 2048
+GATHER_TURNS = 8  # event-loop turns a commit may wait for more requests to join it
 
 
 class _Accepts(Protocol):
@@ -46,6 +47,7 @@ class GroupCommitWriter:
 
     async def _drain(self) -> None:
         while self._pending:
+            await self._gather()
             batch, self._pending = self._pending[:MAX_BATCH], self._pending[MAX_BATCH:]
             try:
                 results = await self._requests.accept([r for r, _ in batch], self._key_ttl)
@@ -57,6 +59,20 @@ class GroupCommitWriter:
             for (_, future), result in zip(batch, results, strict=True):
                 if not future.done():
                     future.set_result(result)
+
+    async def _gather(self) -> None:
+        """Let the requests that have already arrived join the next commit: give the
+        event loop a turn, and another while each turn brings more (at most
+        GATHER_TURNS). Under load, one commit's answers come back as a wave of new
+        requests over a few turns; committing the first of them alone cost a whole fsync
+        and about 110 µs of the store's CPU for a handful of rows (batches averaged 32
+        rows at 64 connections, 60 with this). With nobody else sending, a turn brings
+        nothing and the only delay is one turn."""
+        for _ in range(GATHER_TURNS):
+            waiting = len(self._pending)
+            await asyncio.sleep(0)
+            if len(self._pending) == waiting or len(self._pending) >= MAX_BATCH:
+                return
 
     async def close(self) -> None:
         if self._task is not None:

@@ -93,11 +93,13 @@ class AsyncAccept:
             target += "?" + scope["query_string"].decode("latin-1")
         now = self.clock()
         rid = new_request_id(now, urandom)
-        fingerprint = idempotency.fingerprint(scope["method"], target, body)
+        # Only a key is ever compared with a fingerprint: a request without one stores "".
+        fingerprint = ""
 
         key = text(own.get(b"idempotency-key"))
         if key is not None:
             key = key.strip().strip('"')
+            fingerprint = idempotency.fingerprint(scope["method"], target, body)
             if not idempotency.valid_key(key):
                 return await send_problem(
                     send,

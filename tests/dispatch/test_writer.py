@@ -55,6 +55,37 @@ async def test_concurrent_submits_share_commits(tmp_path: Path) -> None:
     await store.close()
 
 
+async def submit_after(writer: GroupCommitWriter, turns: int, n: int) -> str | None:
+    for _ in range(turns):
+        await asyncio.sleep(0)
+    return await writer.submit(request(n))
+
+
+@pytest.mark.parametrize(
+    ("turns", "batches"),
+    [
+        # A wave of requests arriving over consecutive turns of the event loop, as the
+        # clients answered by one commit come back, is committed together.
+        ([0] * 10 + [1] * 10 + [2] * 10 + [3] * 10, [40]),
+        # A turn that brings nothing ends the wait: the later requests commit apart.
+        ([0] * 10 + [6] * 10, [10, 10]),
+        # The wait is bounded: requests still arriving after GATHER_TURNS turns do not
+        # hold the first ones back.
+        (list(range(20)), [9, 11]),
+    ],
+)
+async def test_requests_arriving_over_a_few_turns_join_one_commit(
+    tmp_path: Path, turns: list[int], batches: list[int]
+) -> None:
+    store = await open_store(f"sqlite:///{tmp_path}/f.db")
+    counting = CountingStore(store.requests)
+    writer = GroupCommitWriter(counting, key_ttl=60)
+    results = await asyncio.gather(*(submit_after(writer, t, n) for n, t in enumerate(turns)))
+    assert results == [None] * len(turns)
+    assert counting.batches == batches
+    await store.close()
+
+
 async def test_duplicate_key_in_one_batch_reports_the_holder(tmp_path: Path) -> None:
     store = await open_store(f"sqlite:///{tmp_path}/f.db")
     writer = GroupCommitWriter(store.requests, key_ttl=60)
