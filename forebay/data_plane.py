@@ -21,7 +21,8 @@ def settle_collector() -> None:
     sight, so full collections under load walk only what requests create. And collect the
     youngest generation every 10 000 allocations rather than 700: a request allocates a
     few hundred objects, nearly all freed by reference counting, and the default ran a
-    collection every few requests for almost nothing (5% of the accept path's time)."""
+    collection every few requests for almost nothing (about 5% of the event loop's time
+    on the accept path)."""
     gc.freeze()
     gc.set_threshold(GC_YOUNG_THRESHOLD, *gc.get_threshold()[1:])
 

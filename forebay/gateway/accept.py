@@ -99,7 +99,6 @@ class AsyncAccept:
         key = text(own.get(b"idempotency-key"))
         if key is not None:
             key = key.strip().strip('"')
-            fingerprint = idempotency.fingerprint(scope["method"], target, body)
             if not idempotency.valid_key(key):
                 return await send_problem(
                     send,
@@ -110,6 +109,7 @@ class AsyncAccept:
                     f"An Idempotency-Key is 1 to {idempotency.MAX_KEY_LENGTH} printable "
                     "characters.",
                 )
+            fingerprint = idempotency.fingerprint(scope["method"], target, body)
             try:
                 held = await self.requests.key(ex.consumer, key, now)
             except Exception as e:

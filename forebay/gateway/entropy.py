@@ -16,6 +16,9 @@ PAGE = 4096
 
 
 class UrandomPool:
+    """Not for several threads at once: two could be handed the same bytes. The data
+    plane calls it from its event loop only."""
+
     def __init__(self, source: Callable[[int], bytes] = os.urandom, page: int = PAGE) -> None:
         self._source = source
         self._page = page
