@@ -5,8 +5,9 @@ The governor (`forebay.policy.governor`) is the real one; everything around it i
 model:
 
 - the origin: `pool` (W workers, a FIFO queue in front, each request holding a worker for
-  S x U(0.9, 1.1)) or `degrading` (no queue: a request arriving when n are inside, itself
-  included, takes S x (1 + 0.1 x (n - K)) past the knee K = W), as `bench/origin_sim.py`;
+  S x U(1 - j, 1 + j), with j the `--jitter`, 0.1 by default) or `degrading` (no queue: a
+  request arriving when n are inside, itself included, takes S x (1 + 0.1 x (n - K)) past
+  the knee K = W, times the same spread), as `bench/origin_sim.py`;
 - the gateway: each hop (gateway to origin, origin to gateway) takes `--gap` seconds;
   N writes wait in the queue from the moment the flood starts; live reads arrive as a
   Poisson stream at `--read-rate` per second from `--lead` seconds before the flood
@@ -22,7 +23,9 @@ the flood is a second old, and the highest).
 What it leaves out, so its figures run below `bench.flood`'s: the gateway's own CPU (the
 burst being taken in while the first deliveries go out, the event loop's lag), the cost
 of a delivery beyond `--gap`, and the real origin's timing noise. It ranks settings, and
-the real flood decides: `docs/benchmarks.md` has cases where the two disagreed.
+the real flood decides: `docs/benchmarks.md` has cases where the two disagreed. With
+`--jitter 0` every request takes exactly S, as in `bench/origin_sim.py`, whose workers then
+finish in step (a request beyond W waits for the next wave, not for a W-th of S).
 
     python -m bench.flood_sim --set slow_start=1.0 --set probe=0.5
 """
@@ -54,6 +57,7 @@ class Flood:
     gap: float
     lead: float
     seed: int
+    jitter: float = 0.1  # each service time is S x U(1 - jitter, 1 + jitter)
 
 
 class FixedConcurrency:
@@ -137,17 +141,25 @@ def simulate(f: Flood, sender: FixedConcurrency | Governed) -> dict[str, float]:
             inside += 1
             if f.kind == "degrading":
                 slower = 1 + SLOWDOWN * max(0, inside - f.workers)
-                at(now + f.service * slower * rng.uniform(0.9, 1.1), "done", request)
+                at(
+                    now + f.service * slower * rng.uniform(1 - f.jitter, 1 + f.jitter),
+                    "done",
+                    request,
+                )
             elif free:
                 free -= 1
-                at(now + f.service * rng.uniform(0.9, 1.1), "done", request)
+                at(now + f.service * rng.uniform(1 - f.jitter, 1 + f.jitter), "done", request)
             else:
                 waiting.append(request)
         elif what == "done":
             inside -= 1
             if f.kind == "pool":
                 if waiting:
-                    at(now + f.service * rng.uniform(0.9, 1.1), "done", waiting.popleft())
+                    at(
+                        now + f.service * rng.uniform(1 - f.jitter, 1 + f.jitter),
+                        "done",
+                        waiting.popleft(),
+                    )
                 else:
                     free += 1
             at(now + f.gap, "answer", request)
@@ -200,6 +212,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--read-rate", type=float, default=20.0, help="live reads/s (20)")
     parser.add_argument("--gap", type=float, default=0.0003, help="seconds per hop (0.0003)")
     parser.add_argument("--lead", type=float, default=1.0, help="reads before the flood (1 s)")
+    parser.add_argument(
+        "--jitter", type=float, default=0.1, help="service time spread, +-share of S (0.1)"
+    )
     parser.add_argument("--seeds", type=int, default=10, help="runs per mode; medians (10)")
     parser.add_argument(
         "--set", action="append", default=[], metavar="NAME=VALUE", help="a governor setting"
@@ -229,6 +244,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                         args.gap,
                         args.lead,
                         seed,
+                        args.jitter,
                     ),
                     make(),
                 )
