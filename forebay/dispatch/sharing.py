@@ -42,7 +42,12 @@ class SharedGovernor(OriginGovernor):
         call_later: Callable[[float, Callable[[], None]], Any] | None = None,
     ) -> None:
         # The group re-measures together (`measure_together`), not each on its own timer.
-        own = replace(settings, remeasure_raises=False, remeasure_every=math.inf)
+        own = replace(
+            settings,
+            remeasure_raises=False,
+            remeasure_every=math.inf,
+            resume_after_relearn=False,
+        )
         super().__init__(own, clock)
         self.settings = own
         self.store = store

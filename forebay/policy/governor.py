@@ -201,8 +201,10 @@ class Governor(Remeasuring):
             if self._learn_baselines(w):
                 # The origin got slower: the cuts since were taken for queueing that was
                 # not, and what was learnt about its capacity no longer holds. Find it
-                # again as at the start, in slow start.
+                # again in slow start, from near where it was before the cuts.
                 self._ssthresh = self._climb_floor = math.inf
+                if s.resume_after_relearn:
+                    self._saved_limit = max(self._saved_limit, self._good * RECLIMB)
             self._measuring = self._together = False
             self.limit = self._saved_limit
         else:

@@ -38,6 +38,13 @@ class GovernorSettings:
     # while the others keep sending measures their load, and taking that for the
     # no-load latency would let the shared limit creep upward. Then it only lowers.
     remeasure_raises: bool = True
+    # After a re-measurement finds the origin slower for good, start again from three
+    # quarters of the highest limit that had flat latency (a pool whose requests got
+    # slower keeps its workers), not from the floor the slowdown cut it to: slow start
+    # from 1, a window per 8 answers, took most of 10 s and, stopped early by the noise
+    # of such small windows, failed half the time. Off where processes share one limit
+    # (`forebay/dispatch/sharing.py`), whose group finds its way back together.
+    resume_after_relearn: bool = True
     breaker_failures: int = 5
     cooldown: float = 1.0
     max_cooldown: float = 30.0
