@@ -3,7 +3,6 @@ start and stop on the server's lifespan events."""
 
 from __future__ import annotations
 
-import gc
 from typing import Any
 
 import structlog
@@ -12,19 +11,6 @@ from forebay.app import Runtime
 from forebay.gateway.pipeline import build_pipeline
 
 log = structlog.get_logger("forebay")
-
-GC_YOUNG_THRESHOLD = 10_000
-
-
-def settle_collector() -> None:
-    """What start-up built lives as long as the process: take it out of the collector's
-    sight, so full collections under load walk only what requests create. And collect the
-    youngest generation every 10 000 allocations rather than 700: a request allocates a
-    few hundred objects, nearly all freed by reference counting, and the default ran a
-    collection every few requests for almost nothing (about 5% of the event loop's time
-    on the accept path)."""
-    gc.freeze()
-    gc.set_threshold(GC_YOUNG_THRESHOLD, *gc.get_threshold()[1:])
 
 
 class DataPlane:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import gc
 import multiprocessing
 import os
 import secrets
@@ -28,6 +29,18 @@ from forebay.store.redis_conn import public_url
 log = structlog.get_logger("forebay")
 
 SETTINGS_ENV = "FOREBAY_RUNTIME_SETTINGS"
+GC_YOUNG_THRESHOLD = 10_000
+
+
+def settle_collector() -> None:
+    """What start-up built lives as long as the process: take it out of the collector's
+    sight, so full collections under load walk only what requests create. And collect the
+    youngest generation every 10 000 allocations rather than 700: a request allocates a
+    few hundred objects, nearly all freed by reference counting, and the default ran a
+    collection every few requests for almost nothing (about 5% of the event loop's time
+    on the accept path)."""
+    gc.freeze()
+    gc.set_threshold(GC_YOUNG_THRESHOLD, *gc.get_threshold()[1:])
 
 
 class _Server(uvicorn.Server):
@@ -105,7 +118,7 @@ def _in_memory(settings: Settings) -> bool:
 async def serve_one(settings: Settings, ready: asyncio.Event | None = None) -> None:
     from forebay.admin.api import create_admin_app
     from forebay.app import Runtime
-    from forebay.data_plane import DataPlane, settle_collector
+    from forebay.data_plane import DataPlane
 
     await prepare(settings)
     runtime = Runtime(settings)
@@ -160,7 +173,7 @@ async def serve_one(settings: Settings, ready: asyncio.Event | None = None) -> N
 def worker_app() -> Any:
     """The data-plane app factory each worker process imports (`factory=True`)."""
     from forebay.app import Runtime
-    from forebay.data_plane import DataPlane, settle_collector
+    from forebay.data_plane import DataPlane
     from forebay.settings import Settings
 
     settings = Settings.model_validate_json(os.environ[SETTINGS_ENV])

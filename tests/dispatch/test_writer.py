@@ -55,10 +55,21 @@ async def test_concurrent_submits_share_commits(tmp_path: Path) -> None:
     await store.close()
 
 
-async def submit_after(writer: GroupCommitWriter, turns: int, n: int) -> str | None:
-    for _ in range(turns):
-        await asyncio.sleep(0)
-    return await writer.submit(request(n))
+def submit_after(writer: GroupCommitWriter, turns: int, n: int) -> asyncio.Future[str | None]:
+    """`request(n)` submitted `turns` turns of the event loop from now: scheduled by a
+    chain of callbacks, each run on the next turn."""
+    loop = asyncio.get_running_loop()
+    result: asyncio.Future[str | None] = loop.create_future()
+
+    def step(left: int) -> None:
+        if left:
+            loop.call_soon(step, left - 1)
+            return
+        task = loop.create_task(writer.submit(request(n)))
+        task.add_done_callback(lambda t: result.set_result(t.result()))
+
+    step(turns)
+    return result
 
 
 @pytest.mark.parametrize(
