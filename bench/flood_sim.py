@@ -7,7 +7,9 @@ model:
 - the origin: `pool` (W workers, a FIFO queue in front, each request holding a worker for
   S x U(1 - j, 1 + j), with j the `--jitter`, 0.1 by default) or `degrading` (no queue: a
   request arriving when n are inside, itself included, takes S x (1 + 0.1 x (n - K)) past
-  the knee K = W, times the same spread), as `bench/origin_sim.py`;
+  the knee K = W, times the same spread), as `bench/origin_sim.py`; with `--tail P`, a
+  share P of requests takes `--tail-factor` times longer whatever the load (a heavy
+  tail), and C counts from the mean service time;
 - the gateway: each hop (gateway to origin, origin to gateway) takes `--gap` seconds;
   N writes wait in the queue from the moment the flood starts; live reads arrive as a
   Poisson stream at `--read-rate` per second from `--lead` seconds before the flood
@@ -58,6 +60,18 @@ class Flood:
     lead: float
     seed: int
     jitter: float = 0.1  # each service time is S x U(1 - jitter, 1 + jitter)
+    tail: float = 0.0  # this share of requests takes `tail_factor` times longer
+    tail_factor: float = 10.0
+
+    def service_time(self, rng: random.Random, slower: float = 1.0) -> float:
+        spread = rng.uniform(1 - self.jitter, 1 + self.jitter)
+        if self.tail and rng.random() < self.tail:
+            spread *= self.tail_factor
+        return self.service * slower * spread
+
+    @property
+    def mean_service(self) -> float:
+        return self.service * (1 + self.tail * (self.tail_factor - 1))
 
 
 class FixedConcurrency:
@@ -141,25 +155,17 @@ def simulate(f: Flood, sender: FixedConcurrency | Governed) -> dict[str, float]:
             inside += 1
             if f.kind == "degrading":
                 slower = 1 + SLOWDOWN * max(0, inside - f.workers)
-                at(
-                    now + f.service * slower * rng.uniform(1 - f.jitter, 1 + f.jitter),
-                    "done",
-                    request,
-                )
+                at(now + f.service_time(rng, slower), "done", request)
             elif free:
                 free -= 1
-                at(now + f.service * rng.uniform(1 - f.jitter, 1 + f.jitter), "done", request)
+                at(now + f.service_time(rng), "done", request)
             else:
                 waiting.append(request)
         elif what == "done":
             inside -= 1
             if f.kind == "pool":
                 if waiting:
-                    at(
-                        now + f.service * rng.uniform(1 - f.jitter, 1 + f.jitter),
-                        "done",
-                        waiting.popleft(),
-                    )
+                    at(now + f.service_time(rng), "done", waiting.popleft())
                 else:
                     free += 1
             at(now + f.gap, "answer", request)
@@ -173,7 +179,7 @@ def simulate(f: Flood, sender: FixedConcurrency | Governed) -> dict[str, float]:
             elif now >= f.lead:
                 reads.append(now - sent)
             limits.append((now, sender.limit))
-    ideal = f.n / (f.workers / f.service)
+    ideal = f.n / (f.workers / f.mean_service)
     reads.sort()
     settled = [limit for t, limit in limits if t >= f.lead + 1.0] or [sender.limit]
     return {
@@ -215,6 +221,10 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--jitter", type=float, default=0.1, help="service time spread, +-share of S (0.1)"
     )
+    parser.add_argument(
+        "--tail", type=float, default=0.0, help="share of requests that take --tail-factor x S (0)"
+    )
+    parser.add_argument("--tail-factor", type=float, default=10.0, help="(10)")
     parser.add_argument("--seeds", type=int, default=10, help="runs per mode; medians (10)")
     parser.add_argument(
         "--set", action="append", default=[], metavar="NAME=VALUE", help="a governor setting"
@@ -245,6 +255,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                         args.lead,
                         seed,
                         args.jitter,
+                        args.tail,
+                        args.tail_factor,
                     ),
                     make(),
                 )

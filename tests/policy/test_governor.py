@@ -54,6 +54,24 @@ def test_converges_near_the_worker_count(workers: int, service: float) -> None:
     assert late[len(late) // 2] <= 1.45 * service
 
 
+@pytest.mark.parametrize("tail", [0.05, 0.1, 0.2])
+@pytest.mark.parametrize(("workers", "service"), [(4, 0.01), (16, 0.02), (64, 0.05)])
+def test_a_heavy_tail_of_slow_answers_is_not_read_as_queueing(
+    workers: int, service: float, tail: float
+) -> None:
+    """Some requests take 10x S whatever the load. A window is judged by its median latency
+    ratio, which such a tail barely moves; by the mean, even of ratios capped at 2, a tail
+    of 10% read as queueing and held the limit below W (throughput 0.59 of capacity at W =
+    64), and 20% drove it towards its floor (0.04)."""
+    origin = WorkerPoolOrigin(workers, service, tail=tail)
+    gov = Governor(GovernorSettings(), now=0.0)
+    trace = flood(gov, origin, seconds=60.0)
+    half = [t for t in trace["done"] if t >= 30.0]
+    assert len(half) / 30.0 >= 0.95 * origin.capacity
+    settled = trace["limit"][len(trace["limit"]) // 2 :]
+    assert sum(settled) / len(settled) <= 1.6 * workers
+
+
 @pytest.mark.parametrize(("workers", "service"), [(16, 0.05), (16, 0.02), (64, 0.05)])
 def test_finds_the_capacity_in_round_trips_without_overshooting(
     workers: int, service: float

@@ -14,6 +14,10 @@ class WorkerPoolOrigin:
     workers: int
     service: float
     rng: random.Random = field(default_factory=lambda: random.Random(7))
+    # A share of requests slow whatever the load (a cold cache, a big account), and how
+    # many times slower.
+    tail: float = 0.0
+    tail_factor: float = 10.0
     busy_until: list[float] = field(default_factory=list)
 
     def admit(self, now: float) -> float:
@@ -21,6 +25,14 @@ class WorkerPoolOrigin:
         while len(self.busy_until) < self.workers:
             self.busy_until.append(now)
         start = max(now, heapq.heappop(self.busy_until))
-        done = start + self.service * self.rng.uniform(0.9, 1.1)
+        service = self.service * self.rng.uniform(0.9, 1.1)
+        if self.tail and self.rng.random() < self.tail:
+            service *= self.tail_factor
+        done = start + service
         heapq.heappush(self.busy_until, done)
         return done
+
+    @property
+    def capacity(self) -> float:
+        """Requests per second with every worker busy."""
+        return self.workers / (self.service * (1 + self.tail * (self.tail_factor - 1)))
