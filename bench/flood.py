@@ -420,6 +420,8 @@ def start_origin(
             str(args.workers),
             "--service",
             str(args.service),
+            "--jitter",
+            str(args.jitter),
         ],
         ready=http_ready(f"{origin}/healthz"),
     )
@@ -465,6 +467,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--n", type=int, default=3000, help="writes per run (3000)")
     parser.add_argument("--workers", type=int, default=16, help="W, the origin's workers (16)")
     parser.add_argument("--service", type=float, default=0.05, help="S, seconds (0.05)")
+    parser.add_argument(
+        "--jitter", type=float, default=0.0, help="origin's service time spread, +-share of S (0)"
+    )
     parser.add_argument("--kinds", default="pool,degrading", help="origin kinds (pool,degrading)")
     parser.add_argument(
         "--fixed", default="0.5,1,4,16", help="fixed concurrencies, as multiples of W"

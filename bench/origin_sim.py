@@ -16,6 +16,9 @@ Kinds:
   with 503 (a lock or pool timeout: rolled back, not applied). Throughput peaks at
   C = K / S and falls under overload while errors rise.
 
+`--jitter J` (0 by default) spreads every service time over S x U(1 - J, 1 + J). With 0,
+a pool's workers started together finish together for as long as it runs.
+
 Routes:
 
 - `POST /orders/{id}`: a write. The body's `id` (the path's when the body has none) is
@@ -59,13 +62,16 @@ MAX_FAIL_SHARE = 0.5
 
 
 class Origin:
-    def __init__(self, kind: str, workers: int, service: float, knee: int, seed: int) -> None:
+    def __init__(
+        self, kind: str, workers: int, service: float, knee: int, seed: int, jitter: float = 0.0
+    ) -> None:
         if kind not in KINDS:
             raise ValueError(f"kind must be one of {', '.join(KINDS)}")
         self.kind = kind
         self.workers = workers
         self.service = service
         self.knee = knee
+        self.jitter = jitter
         self.rng = random.Random(seed)
         self.pool = asyncio.Semaphore(workers)
         self.inside = 0  # requests received and not yet answered (waiting or working)
@@ -91,9 +97,10 @@ class Origin:
     # -- capacity -------------------------------------------------------------------------
 
     def _service_time(self, inside: int) -> float:
+        spread = self.rng.uniform(1 - self.jitter, 1 + self.jitter) if self.jitter else 1.0
         if self.kind == "degrading" and inside > self.knee:
-            return self.service * (1 + SLOWDOWN * (inside - self.knee))
-        return self.service
+            return self.service * spread * (1 + SLOWDOWN * (inside - self.knee))
+        return self.service * spread
 
     def _fail_share(self, inside: int) -> float:
         if self.kind != "degrading" or inside <= 2 * self.knee:
@@ -106,7 +113,7 @@ class Origin:
             async with self.pool:
                 self.busy += 1
                 try:
-                    await asyncio.sleep(self.service)
+                    await asyncio.sleep(self._service_time(0))
                 finally:
                     self.busy -= 1
             return True
@@ -247,9 +254,14 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--service", type=float, default=0.02, help="S, seconds (0.02)")
     parser.add_argument("--knee", type=int, default=None, help="K for degrading (W)")
     parser.add_argument("--seed", type=int, default=1, help="random seed for 503s (1)")
+    parser.add_argument(
+        "--jitter", type=float, default=0.0, help="service time spread, +-share of S (0)"
+    )
     args = parser.parse_args(argv)
     if args.workers < 1 or args.service <= 0 or (args.knee is not None and args.knee < 1):
         parser.error("--workers and --knee must be >= 1, --service > 0")
+    if not 0 <= args.jitter < 1:
+        parser.error("--jitter must be in [0, 1)")
     return args
 
 
@@ -264,7 +276,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         pass
     loop = loop_factory() if loop_factory is not None else asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
-    origin = Origin(args.kind, args.workers, args.service, args.knee or args.workers, args.seed)
+    origin = Origin(
+        args.kind, args.workers, args.service, args.knee or args.workers, args.seed, args.jitter
+    )
     web.run_app(
         make_app(origin),
         host=args.host,

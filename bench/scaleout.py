@@ -88,6 +88,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--n", type=int, default=3000, help="flood: writes per run (3000)")
     parser.add_argument("--workers", type=int, default=16, help="flood: origin workers W (16)")
     parser.add_argument("--service", type=float, default=0.05, help="flood: S, seconds (0.05)")
+    parser.add_argument(
+        "--jitter", type=float, default=0.0, help="flood: service time spread, +-share of S (0)"
+    )
     parser.add_argument("--clients", type=int, default=32, help="flood: client tasks (32)")
     parser.add_argument("--timeout", type=float, default=2.0, help="flood: client timeout (2)")
     parser.add_argument("--read-rate", type=float, default=20.0, help="flood: live reads/s (20)")

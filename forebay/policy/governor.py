@@ -61,6 +61,7 @@ class Governor(Remeasuring):
         self.settings = settings
         self.limit = settings.initial_limit
         self.baselines: dict[str, float] = {}
+        self.noise: dict[str, float] = {}  # remeasure.py: `_set_baseline`
         self.last_ratio: float | None = None
         self.paused_until = 0.0
         self.in_flight = 0
@@ -231,10 +232,16 @@ class Governor(Remeasuring):
         for kind, latencies in w.by_kind().items():
             typical = median(latencies)
             baseline = self.baselines.get(kind)
-            if baseline is None or typical < baseline:
-                # A kind seen for the first time, or an origin faster than we knew.
-                self.baselines[kind] = baseline = typical
-            ratios.extend(latency / (baseline + s.allowance) for latency in latencies)
+            # A kind seen for the first time, or an origin clearly faster than we knew. Not
+            # from a handful of answers, and not for a dip within the noise: a baseline
+            # only ever set lower would keep the luckiest of many draws.
+            faster = baseline is None or typical * (1 + s.buffer) < baseline
+            if faster and len(latencies) >= s.min_samples:
+                self._set_baseline(kind, latencies)
+            if kind not in self.baselines:
+                continue  # not judged until measured
+            bound = self.baselines[kind] + self.noise.get(kind, 0.0) + s.allowance
+            ratios.extend(latency / bound for latency in latencies)
         if not ratios:
             return
         ratio = median(ratios)
@@ -254,7 +261,7 @@ class Governor(Remeasuring):
             # the lowest ratio of this climb, not 1: a gateway or origin that is slow all
             # along (a busy machine) is not a queue building up.
             self._climb_floor = min(self._climb_floor, ratio)
-            if ratio > self._climb_floor + s.buffer * s.early_exit:
+            if ratio > max(1.0, self._climb_floor + s.buffer * s.early_exit):
                 self._ssthresh = min(self._ssthresh, self.limit)
                 headroom = 0.0
         target = self.limit * gradient + headroom

@@ -16,6 +16,10 @@ class GovernorSettings:
     # Latency the gateway itself adds when busy (event-loop lag, a store write): a few
     # milliseconds of it must not read as the origin queueing.
     allowance: float = 0.001
+    # How many standard errors of its median a baseline is given (`remeasure.py`): with
+    # answers that vary by 10-20%, a baseline from 8 of them was drawn low often enough
+    # to hold the limit at half the origin's capacity for a whole flood.
+    baseline_noise: float = 1.0
     smoothing: float = 0.5
     # While latency is flat, try `probe x sqrt(limit)` more (a quarter of Gradient2's
     # queue size): enough to find capacity that appears, little enough that the probe

@@ -3,6 +3,7 @@ the peak in flight, and the overload signals; and the median it judges them by."
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -36,3 +37,16 @@ def median(values: list[float]) -> float:
     if len(ordered) % 2:
         return ordered[mid]
     return (ordered[mid - 1] + ordered[mid]) / 2
+
+
+def median_error(values: list[float]) -> float:
+    """The standard error of the median of `values`: sqrt(pi / 2) x sd / sqrt(n), with
+    the spread estimated from the interquartile range (sd = IQR / 1.349 for a normal
+    distribution), so a few very slow answers do not count as spread. How far a median
+    of that many draws lands from the true one, typically."""
+    n = len(values)
+    if n < 4:
+        return 0.0
+    ordered = sorted(values)
+    spread = (ordered[(3 * n) // 4] - ordered[n // 4]) / 1.349
+    return math.sqrt(math.pi / 2) * spread / math.sqrt(n)

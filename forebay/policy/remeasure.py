@@ -7,7 +7,7 @@ from __future__ import annotations
 import math
 
 from forebay.policy.governor_settings import GovernorSettings
-from forebay.policy.latency_window import Window, median
+from forebay.policy.latency_window import Window, median, median_error
 
 # Windows in a row at the floor that still read as queueing before it re-measures early.
 FLOOR_WINDOWS = 4
@@ -20,6 +20,7 @@ class Remeasuring:
     limit: float
     in_flight: int
     baselines: dict[str, float]
+    noise: dict[str, float]  # per kind, how far its baseline may be off
     last_ratio: float | None
     _window: Window
     _measuring: bool  # a measurement is under way
@@ -95,6 +96,17 @@ class Remeasuring:
         self.limit = self._saved_limit
         self._window = Window(now, peak_in_flight=self.in_flight)
 
+    def _set_baseline(self, kind: str, latencies: list[float]) -> None:
+        """A window's median becomes `kind`'s no-load latency. Drawn from a few dozen
+        answers at most, it may be off by a few percent, as much as `buffer`: latency is
+        then judged against the baseline plus `baseline_noise` standard errors of it
+        (`buffer` at most), so that a baseline drawn low does not read as queueing for
+        good."""
+        s = self.settings
+        self.baselines[kind] = baseline = median(latencies)
+        # At most `buffer` more: a few slow answers among 8 widen the quartiles a lot.
+        self.noise[kind] = min(s.buffer * baseline, s.baseline_noise * median_error(latencies))
+
     def _learn_baselines(self, w: Window) -> bool:
         """A measurement's window is over: its medians become the baselines (only lower
         ones unless it may raise them). True when one rose by more than `buffer`: the
@@ -103,7 +115,7 @@ class Remeasuring:
         for kind, latencies in w.by_kind().items():
             measured, known = median(latencies), self.baselines.get(kind)
             if known is None or measured <= known or self._measure_raises:
-                self.baselines[kind] = measured
+                self._set_baseline(kind, latencies)
             if known is not None and self._measure_raises and measured > known * (1 + s.buffer):
                 rose = True
         return rose

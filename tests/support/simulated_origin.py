@@ -18,6 +18,7 @@ class WorkerPoolOrigin:
     # many times slower.
     tail: float = 0.0
     tail_factor: float = 10.0
+    spread: float = 0.1  # each service time is S x U(1 - spread, 1 + spread)
     busy_until: list[float] = field(default_factory=list)
 
     def admit(self, now: float) -> float:
@@ -25,7 +26,7 @@ class WorkerPoolOrigin:
         while len(self.busy_until) < self.workers:
             self.busy_until.append(now)
         start = max(now, heapq.heappop(self.busy_until))
-        service = self.service * self.rng.uniform(0.9, 1.1)
+        service = self.service * self.rng.uniform(1 - self.spread, 1 + self.spread)
         if self.tail and self.rng.random() < self.tail:
             service *= self.tail_factor
         done = start + service
