@@ -18,9 +18,10 @@ model:
 - fixed xM: M x W writes in flight, the reads on top, uncounted, as `async.concurrency`.
 
 Per mode, medians over `--seeds` runs: the drain (first write sent to last one answered,
-over N / C), its first and second halves (each over its own N / C: the start-up against
-the steady state), live-read p50 and p99 over S, and the governor's limit (median once
-the flood is a second old, and the highest).
+over N / C; also its 90th percentile and worst over the seeds), its first and second
+halves (each over its own N / C: the start-up against the steady state), live-read p50
+and p99 over S, and the governor's limit (median once the flood is a second old, and
+the highest).
 
 What it leaves out, so its figures run below `bench.flood`'s: the gateway's own CPU (the
 burst being taken in while the first deliveries go out, the event loop's lag), the cost
@@ -263,9 +264,11 @@ def main(argv: Sequence[str] | None = None) -> int:
                 for seed in range(args.seeds)
             ]
             m = {key: statistics.median(r[key] for r in runs) for key in runs[0]}
+            drains = sorted(r["drain"] for r in runs)
             print(
                 f"  {name:10s} drain {m['drain']:.3f} (halves {m['first_half']:.3f}, "
-                f"{m['second_half']:.3f})  read p50 {m['read_p50']:.2f}x  "
+                f"{m['second_half']:.3f}; p90 {drains[int(0.9 * len(drains))]:.3f}, "
+                f"worst {drains[-1]:.3f})  read p50 {m['read_p50']:.2f}x  "
                 f"p99 {m['read_p99']:.2f}x  limit {m['limit']:.1f} (max {m['limit_max']:.1f})"
             )
     return 0
