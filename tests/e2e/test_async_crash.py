@@ -88,8 +88,12 @@ def test_sigkill_twice_during_a_burst_loses_nothing_acknowledged(
     # Every acknowledged request reached the origin (with its id as the key), per path in
     # acceptance order, and a repeated delivery is the same request with the same key.
     repeats = assert_delivered_once_in_order(burst.acked, burst.order, seen)
-    # Only deliveries in flight at a crash are repeated: a few per kill, not a replay.
-    assert repeats <= 2 * CONCURRENCY, repeats
+    # Only deliveries cut off by a crash are repeated, a few dozen per kill, not a replay
+    # of the burst: those in flight (up to CONCURRENCY) and those answered whose outcome
+    # was not yet stored (the recorder writes them in batches while the next deliveries
+    # go out, `forebay/dispatch/recorder.py`: up to a commit's worth more). 34 were seen
+    # for two kills once; a replay would be hundreds.
+    assert repeats <= 2 * 3 * CONCURRENCY, repeats
 
     def state(rid: str) -> str:
         resp = request(g.port, "GET", f"/_forebay/requests/{rid}", timeout=10)
