@@ -9,7 +9,8 @@ The controller combines the mechanisms of the adaptive limiters it learns from:
 
 - Like Envoy's gradient controller, it compares each window's median latency with the
   no-load latency measured at low concurrency (the median, not the minimum, so a noisy
-  origin is not mistaken for a queueing one) and scales the limit by the gradient
+  origin is not mistaken for a queueing one; plus the standard error of that median,
+  since a baseline drawn low would read as queueing for good) and scales the limit by the gradient
   `(1 + buffer) * baseline / rtt`, clamped to [0.5, 1]; while latency stays flat it
   adds a headroom of `probe * sqrt(limit)` to keep probing upward.
 - Latency is compared per kind of exchange (the endpoint): an API whose reports take
@@ -259,7 +260,8 @@ class Governor(Remeasuring):
             # Latency starts to rise as the limit grows (HyStart's signal): the knee is
             # near; from here on grow gently, before another step overshoots it. Against
             # the lowest ratio of this climb, not 1: a gateway or origin that is slow all
-            # along (a busy machine) is not a queue building up.
+            # along (a busy machine) is not a queue building up. Yet not while still
+            # below 1: a rise from one lucky window is noise.
             self._climb_floor = min(self._climb_floor, ratio)
             if ratio > max(1.0, self._climb_floor + s.buffer * s.early_exit):
                 self._ssthresh = min(self._ssthresh, self.limit)
