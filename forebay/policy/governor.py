@@ -9,13 +9,14 @@ The controller combines the mechanisms of the adaptive limiters it learns from:
 
 - Like Envoy's gradient controller, it compares each window's median latency with the
   no-load latency measured at low concurrency (the median, not the minimum, so a noisy
-  origin is not mistaken for a queueing one; plus the standard error of that median,
-  since a baseline drawn low would read as queueing for good) and scales the limit by the gradient
-  `(1 + buffer) * baseline / rtt`, clamped to [0.5, 1]; while latency stays flat it
-  adds a headroom of `probe * sqrt(limit)` to keep probing upward.
+  origin is not mistaken for a queueing one), and scales the limit by the gradient
+  `(1 + buffer) * bound / rtt`, clamped to [0.5, 1], where the bound is the baseline
+  plus the standard error of its median (a baseline drawn low would otherwise read as
+  queueing for good) plus `allowance`; while latency stays flat it adds a headroom of
+  `probe * sqrt(limit)` to keep probing upward.
 - Latency is compared per kind of exchange (the endpoint): an API whose reports take
   500 ms and whose reads take 5 ms would otherwise read a shift in its traffic mix as
-  queueing. Each sample counts as its latency divided by its kind's baseline.
+  queueing. Each sample counts as its latency divided by its kind's bound.
 - Like TCP, it starts slow: until queueing is first seen it grows per round trip, on
   exchanges started since the last step, and stops at a rise in latency (HyStart).
 - Like Netflix's limiters, it never grows while the limit is not used (app-limited):

@@ -24,7 +24,9 @@ class GovernorSettings:
     # While latency is flat, try `probe x sqrt(limit)` more (a quarter of Gradient2's
     # queue size): enough to find capacity that appears, little enough that the probe
     # above the knee queues about one request in the origin (each a live read waits
-    # behind). With `buffer`, the limit settles near (1 + buffer) x W + probe x sqrt(W).
+    # behind). With `buffer`, the limit settles near (1 + buffer) x W + probe x sqrt(W)
+    # on an origin whose answers take the same time; a little higher where they vary,
+    # by the baselines' margin (`baseline_noise`).
     probe: float = 0.25
     # In slow start the limit grows by `slow_start x limit` per window (halved by the
     # smoothing): a quarter per two round trips, so the step past the knee is small.

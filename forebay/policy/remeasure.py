@@ -101,20 +101,28 @@ class Remeasuring:
         answers at most, it may be off by a few percent, as much as `buffer`: latency is
         then judged against the baseline plus `baseline_noise` standard errors of it
         (`buffer` at most), so that a baseline drawn low does not read as queueing for
-        good."""
+        good. Fewer than `min_samples` answers tell too little about their spread: they
+        get the whole `buffer`."""
         s = self.settings
         self.baselines[kind] = baseline = median(latencies)
+        error = median_error(latencies) if len(latencies) >= s.min_samples else math.inf
         # At most `buffer` more: a few slow answers among 8 widen the quartiles a lot.
-        self.noise[kind] = min(s.buffer * baseline, s.baseline_noise * median_error(latencies))
+        self.noise[kind] = min(s.buffer * baseline, s.baseline_noise * error)
 
     def _learn_baselines(self, w: Window) -> bool:
         """A measurement's window is over: its medians become the baselines (only lower
         ones unless it may raise them). True when one rose by more than `buffer`: the
-        origin got slower."""
+        origin got slower. The window closes at `min_samples` answers in all, so with
+        several kinds one may have only a few: those set a baseline only where none is
+        known; a known one stays. And where a baseline may only fall, it falls only for
+        a median more than `buffer` lower, or it would keep the luckiest of many draws."""
         s, rose = self.settings, False
         for kind, latencies in w.by_kind().items():
             measured, known = median(latencies), self.baselines.get(kind)
-            if known is None or measured <= known or self._measure_raises:
+            if known is not None and len(latencies) < s.min_samples:
+                continue
+            lower = measured * (1 + s.buffer) < known if known is not None else True
+            if known is None or lower or self._measure_raises:
                 self._set_baseline(kind, latencies)
             if known is not None and self._measure_raises and measured > known * (1 + s.buffer):
                 rose = True
