@@ -96,7 +96,8 @@ class Origin:
 
     # -- capacity -------------------------------------------------------------------------
 
-    def _service_time(self, inside: int) -> float:
+    def _service_time(self, inside: int = 0) -> float:
+        """S, spread by `jitter`, and for `degrading` slowed by the crowd `inside`."""
         spread = self.rng.uniform(1 - self.jitter, 1 + self.jitter) if self.jitter else 1.0
         if self.kind == "degrading" and inside > self.knee:
             return self.service * spread * (1 + SLOWDOWN * (inside - self.knee))
@@ -113,7 +114,7 @@ class Origin:
             async with self.pool:
                 self.busy += 1
                 try:
-                    await asyncio.sleep(self._service_time(0))
+                    await asyncio.sleep(self._service_time())
                 finally:
                     self.busy -= 1
             return True

@@ -119,13 +119,14 @@ class Remeasuring:
         s, rose = self.settings, False
         for kind, latencies in w.by_kind().items():
             measured, known = median(latencies), self.baselines.get(kind)
-            if known is not None and len(latencies) < s.min_samples:
-                continue
-            lower = measured * (1 + s.buffer) < known if known is not None else True
-            if known is None or lower or self._measure_raises:
-                self._set_baseline(kind, latencies)
-            if known is not None and self._measure_raises and measured > known * (1 + s.buffer):
-                rose = True
+            if known is not None:
+                if len(latencies) < s.min_samples:
+                    continue
+                if self._measure_raises:
+                    rose = rose or measured > known * (1 + s.buffer)
+                elif measured * (1 + s.buffer) >= known:
+                    continue
+            self._set_baseline(kind, latencies)
         return rose
 
     def _stuck_at_floor(self, w: Window) -> bool:
