@@ -53,6 +53,10 @@ OVERLOAD_STATUS = frozenset({429, 503})
 # Below this share of the highest limit that had flat latency (after overload cuts or the
 # breaker), grow as in slow start: the gentle probe alone would take minutes to get back.
 RECLIMB = 0.75
+# A gradient this low (latency a sixth above the bound) is a queue, not a stall: the first
+# climb ends on one such window. Past a degrading origin's knee, every window held there
+# slowed all its requests.
+CLEAR_QUEUEING = 0.9
 
 __all__ = ["OVERLOAD_STATUS", "Breaker", "Governor", "GovernorSettings"]
 
@@ -83,6 +87,7 @@ class Governor(Remeasuring):
         self._good = settings.initial_limit  # the highest limit seen with flat latency
         self._ssthresh = math.inf  # below it, grow by doubling; set where queueing began
         self._climb_floor = math.inf  # the lowest latency ratio of the current slow start
+        self._doubts = 0  # windows in a row that would have ended the first climb
         self._next_remeasure = now + settings.remeasure_every * jitter
         self._floor_windows = 0
 
@@ -228,6 +233,24 @@ class Governor(Remeasuring):
             self.limit < self._ssthresh or self.limit < self._good * RECLIMB
         )
 
+    def _doubts_the_climb_ends(self, ratio: float, gradient: float) -> bool:
+        """Whether to hold the limit for this window rather than end the first climb on
+        it. Ending it is for good (from then on the limit grows by the gentle probe
+        alone), so it takes `climb_exit_windows` in a row that read as queueing or as
+        latency rising; one that does not resumes slow start, as HyStart++ (RFC 9406)
+        does when the rounds after a delay increase are fast again. A window can be a
+        handful of answers that met a stall in the gateway: taking in a burst of writes,
+        it answered the first exchanges of a flood late, and the limit, cut at 8 where
+        the origin had 16 workers, then took 6 s of a 10-s drain to grow back."""
+        if not self._first_climb() or gradient < CLEAR_QUEUEING:
+            self._doubts = 0
+            return False
+        floor = min(self._climb_floor, ratio)
+        s = self.settings
+        ends = gradient < 1.0 or ratio > max(1.0, floor + s.buffer * s.early_exit)
+        self._doubts = self._doubts + 1 if ends else 0
+        return 0 < self._doubts < s.climb_exit_windows
+
     def _adapt(self, w: Window) -> None:
         s = self.settings
         ratios: list[float] = []
@@ -249,6 +272,8 @@ class Governor(Remeasuring):
         ratio = median(ratios)
         self.last_ratio = ratio
         gradient = min(1.0, max(0.5, (1 + s.buffer) / ratio))
+        if self._doubts_the_climb_ends(ratio, gradient):
+            return
         # Headroom only while latency is flat: growing past the knee would queue in the origin.
         # Until queueing was first seen, and far below a limit that was fine before (after
         # a cut, after the breaker), double instead, as TCP's slow start does.

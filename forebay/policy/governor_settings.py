@@ -34,6 +34,9 @@ class GovernorSettings:
     # Slow start ends once the median latency ratio has risen `early_exit x buffer`
     # above its lowest of the climb (HyStart's delay increase, about 1/8 of the RTT).
     early_exit: float = 1.0
+    # The first climb ends only after this many windows in a row read as queueing or
+    # latency rising; meanwhile the limit holds (`governor.py`, `_doubts_the_climb_ends`).
+    climb_exit_windows: int = 3
     backoff: float = 0.8
     min_overloads: int = 2
     overload_share: float = 0.1

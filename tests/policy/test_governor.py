@@ -87,6 +87,32 @@ def test_finds_the_capacity_in_round_trips_without_overshooting(
     assert trace["limit"][-1] <= 1.3 * workers
 
 
+class _StalledFor:
+    """An origin whose answers reach the governor late for a moment: the gateway was
+    busy taking in a burst of writes and got round to them a few milliseconds late."""
+
+    def __init__(self, origin: WorkerPoolOrigin, start: float, end: float, delay: float) -> None:
+        self.origin, self.start, self.end, self.delay = origin, start, end, delay
+
+    def admit(self, now: float) -> float:
+        done = self.origin.admit(now)
+        return done + self.delay if self.start <= now < self.end else done
+
+
+@pytest.mark.parametrize("stall_at", [0.3, 0.4, 0.5, 0.6, 0.7])
+def test_one_late_window_does_not_end_the_first_climb(stall_at: float) -> None:
+    """Answers 10% late for a window or two early in the climb: ending slow start there (with
+    8 in flight where the origin has 16 workers) left the probe alone to find the rest,
+    one request per couple of windows."""
+    workers, service = 16, 0.05
+    origin = _StalledFor(WorkerPoolOrigin(workers, service), stall_at, stall_at + 0.15, 0.005)
+    gov = Governor(GovernorSettings(), now=0.0)
+    trace = flood(gov, origin, seconds=5.0)  # type: ignore[arg-type]
+    points = list(zip(trace["done"], trace["limit"], strict=True))
+    reached = next(t for t, limit in points if limit >= workers)
+    assert reached <= 0.25 + 40 * service, reached
+
+
 def test_never_grows_while_the_limit_is_not_used() -> None:
     gov = Governor(GovernorSettings(initial_limit=20), now=0.0)
     now = 0.0
