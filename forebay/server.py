@@ -20,6 +20,7 @@ from typing import Any
 import structlog
 import uvicorn
 
+from forebay.diagnostics import dump_tasks
 from forebay.http import HttpProtocol
 from forebay.http.deadlines import ConnectionLimits
 from forebay.logging import configure_logging
@@ -149,10 +150,17 @@ async def serve_one(settings: Settings, ready: asyncio.Event | None = None) -> N
     loop = asyncio.get_running_loop()
 
     def stop() -> None:
+        if not data.should_exit:
+            log.info(
+                "stopping",
+                connections=len(data.server_state.connections),
+                admin_connections=len(admin.server_state.connections),
+            )
         data.should_exit = admin.should_exit = True
 
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop)
+    loop.add_signal_handler(signal.SIGUSR1, dump_tasks, {"data plane": data, "admin": admin})
     log.info(
         "forebay listening",
         data=f"http://{host}:{port}",
@@ -250,6 +258,9 @@ def run(settings: Settings) -> None:
         os.environ.setdefault(
             "PROMETHEUS_MULTIPROC_DIR", tempfile.mkdtemp(prefix="forebay-metrics-")
         )
+        # The task dump (`diagnostics.py`) is for one process; SIGUSR1 must not end the
+        # supervisor or its workers (they inherit the ignored signal).
+        signal.signal(signal.SIGUSR1, signal.SIG_IGN)
         serve_many(settings)
     else:
         import uvloop

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import json
 import os
@@ -13,6 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from forebay.diagnostics import BEGIN as TASKS_BEGIN
+from forebay.diagnostics import END as TASKS_END
 from support.origin import free_port
 
 ADMIN_TOKEN = "test-admin-token"
@@ -217,10 +220,16 @@ class Gateway:
         )
 
     def dump_stacks(self) -> str:
-        """For a gateway that will not stop: abort it, so the fault handler writes every
-        thread's stack to its log, and return the end of that log."""
+        """For a gateway that will not stop: have it write its asyncio tasks (SIGUSR1),
+        then abort it, so the fault handler writes every thread's stack to its log, and
+        return the end of that log: its last lines before the tasks, the tasks, the
+        threads."""
         assert self.proc is not None
+        path = self.workdir / f"gateway-{self.port}.log"
         if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGUSR1)
+            with contextlib.suppress(AssertionError):  # a loop too stuck to answer
+                wait_until(lambda: TASKS_END in path.read_text(errors="replace"), 5)
             self.proc.send_signal(signal.SIGABRT)
             try:
                 self.proc.wait(10)
@@ -229,8 +238,11 @@ class Gateway:
                 self.proc.wait()
         if not self.log.closed:
             self.log.close()
-        lines = (self.workdir / f"gateway-{self.port}.log").read_text(errors="replace")
-        return "\n".join(lines.splitlines()[-80:])
+        text = path.read_text(errors="replace")
+        at = text.rfind(TASKS_BEGIN)
+        if at < 0:
+            return "\n".join(text.splitlines()[-80:])
+        return "\n".join(text[:at].splitlines()[-40:] + text[at:].splitlines()[:400])
 
     def stop(self, sig: int = signal.SIGTERM, timeout: float = 30) -> int:
         assert self.proc is not None
