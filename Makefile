@@ -25,7 +25,7 @@ typecheck: $(STAMP)
 	$(BIN)/mypy forebay
 
 pytest: $(STAMP)
-	$(BIN)/pytest -q -n 4 --durations=15
+	$(BIN)/pytest -q -n 4 --dist worksteal --durations=15
 
 # The dashboard's screenshots in docs/img, taken by its browser tests (needs chromium).
 screenshots: $(STAMP)
