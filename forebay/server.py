@@ -186,6 +186,9 @@ def worker_app() -> Any:
 
     settings = Settings.model_validate_json(os.environ[SETTINGS_ENV])
     configure_logging(settings.log.level, settings.log.format)
+    # The supervisor catches SIGUSR1 before it starts the workers, so they get the default
+    # action (the end of the process) rather than the ignored signal: ignore it here.
+    signal.signal(signal.SIGUSR1, signal.SIG_IGN)
     app = DataPlane(Runtime(settings))
     settle_collector()
     return app
@@ -259,7 +262,9 @@ def run(settings: Settings) -> None:
             "PROMETHEUS_MULTIPROC_DIR", tempfile.mkdtemp(prefix="forebay-metrics-")
         )
         # The task dump (`diagnostics.py`) is for one process; SIGUSR1 must not end the
-        # supervisor or its workers (they inherit the ignored signal).
+        # admin process (it inherits the ignored signal), nor the supervisor while it
+        # starts (it then catches SIGUSR1 and does nothing with it), nor the workers
+        # (`worker_app`).
         signal.signal(signal.SIGUSR1, signal.SIG_IGN)
         serve_many(settings)
     else:
