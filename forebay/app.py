@@ -32,6 +32,7 @@ from forebay.store.cache import MemoryResponseCache, forget_uncached
 from forebay.store.limiter import Limiter
 from forebay.store.redis_cache import BroadcastCache
 from forebay.store.redis_conn import Durability
+from forebay.tasks import cancel_and_wait
 
 log = structlog.get_logger("forebay")
 
@@ -176,10 +177,7 @@ class Runtime:
                 log.error("stopping: a step took too long; going on")
             except Exception:
                 log.exception("stopping: a step failed; going on")
-        for task in self._tasks:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel_and_wait(self._tasks)
         if self.session:
             await self.session.close()
         if self.store:

@@ -28,6 +28,7 @@ from forebay.policy import webhooks
 from forebay.policy.backoff import RetryPolicy, backoff_delay
 from forebay.policy.callback_targets import RefusedTarget, check_addresses, parse_target
 from forebay.settings import CallbackSettings
+from forebay.tasks import cancel_and_wait
 
 log = structlog.get_logger("forebay.callbacks")
 
@@ -152,9 +153,6 @@ class CallbackSender:
         return "failed"
 
     async def close(self) -> None:
-        for task in list(self._tasks):
-            task.cancel()
-        if self._tasks:
-            await asyncio.gather(*self._tasks, return_exceptions=True)
+        await cancel_and_wait(self._tasks)
         if self._session is not None:
             await self._session.close()

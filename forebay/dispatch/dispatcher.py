@@ -30,6 +30,7 @@ from forebay.policy.forwarding import end_to_end
 from forebay.policy.request_states import State
 from forebay.settings import AsyncSettings
 from forebay.store.base import RequestStore
+from forebay.tasks import cancel_and_wait
 
 __all__ = ["Dispatcher", "lease_owner", "release_dead_owners"]
 
@@ -123,13 +124,7 @@ class Dispatcher:
         self.wake.set()
         if self.in_flight:
             await asyncio.wait(list(self.in_flight.values()), timeout=grace)
-        for task in self._tasks:
-            task.cancel()
-        for task in list(self.in_flight.values()):
-            task.cancel()
-        for task in [*self._tasks, *self.in_flight.values()]:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+        await cancel_and_wait([*self._tasks, *self.in_flight.values()])
         with contextlib.suppress(Exception):  # outcomes already handed in are written first
             await self.recorder.close()
         self.ready.clear()

@@ -26,6 +26,7 @@ from forebay.dispatch.limits import OriginGovernor
 from forebay.policy.governor import GovernorSettings
 from forebay.policy.shared_limit import Share, SharingRules
 from forebay.store.base import GovernorStore
+from forebay.tasks import cancel_and_wait
 
 log = structlog.get_logger("forebay.governor")
 
@@ -199,8 +200,6 @@ class SharedGovernor(OriginGovernor):
         if self._measure_timer is not None:
             self._measure_timer.cancel()
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            await cancel_and_wait([self._task])
         with contextlib.suppress(Exception):
             await self.store.leave(self.member)

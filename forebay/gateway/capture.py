@@ -19,7 +19,6 @@ are never kept.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 from collections import deque
 from typing import Any
@@ -30,6 +29,7 @@ from forebay.admin import metrics
 from forebay.gateway.exchange import Exchange
 from forebay.settings import Settings
 from forebay.store.errors_log import CapturedError, ErrorLog
+from forebay.tasks import cancel_and_wait
 
 log = structlog.get_logger("forebay.gateway")
 
@@ -120,7 +120,5 @@ class ErrorCapture:
 
     async def stop(self) -> None:
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            await cancel_and_wait([self._task])
         await self.flush()

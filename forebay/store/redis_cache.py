@@ -25,6 +25,7 @@ import structlog
 
 from forebay.policy.invalidation import Targets
 from forebay.store.cache import MemoryResponseCache
+from forebay.tasks import cancel_and_wait
 
 log = structlog.get_logger()
 
@@ -63,9 +64,7 @@ class BroadcastCache(MemoryResponseCache):
     async def close(self) -> None:
         await self.published()
         if self._listener is not None:
-            self._listener.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._listener
+            await cancel_and_wait([self._listener])
 
     # -- this instance's changes, applied here and published ------------------------------
 
