@@ -11,7 +11,6 @@ cancellation finds it in its own sleep, where nothing swallows it.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import Iterable
 from typing import Any
 
@@ -43,5 +42,4 @@ async def cancel_and_wait(tasks: Iterable[asyncio.Task[Any]], patience: float = 
             break
     for task in tasks:
         if task.done() and not task.cancelled():
-            with contextlib.suppress(Exception):
-                task.exception()  # retrieved: no "exception was never retrieved" at exit
+            task.exception()  # retrieved: no "exception was never retrieved" at exit

@@ -17,16 +17,18 @@ class Swallower:
     def __init__(self, times: int) -> None:
         self.times = times
         self.started = asyncio.Event()
+        self.swallowed = asyncio.Event()
 
     async def run(self) -> None:
         self.started.set()
         while True:
             try:
-                await asyncio.sleep(3600)
+                await asyncio.Event().wait()  # a call that never answers
             except asyncio.CancelledError:
                 if self.times == 0:
                     raise
                 self.times -= 1
+                self.swallowed.set()
 
     async def start(self, name: str | None = None) -> asyncio.Task[None]:
         task = asyncio.create_task(self.run(), name=name)
@@ -34,11 +36,16 @@ class Swallower:
         return task
 
 
-async def raises_when_cancelled() -> None:
+async def raises_when_cancelled(started: asyncio.Event) -> None:
+    started.set()
     try:
-        await asyncio.sleep(3600)
+        await asyncio.Event().wait()
     except asyncio.CancelledError:
         raise RuntimeError("cleanup failed") from None
+
+
+async def nothing() -> None:
+    return None
 
 
 @pytest.mark.parametrize("swallowed", [0, 1, 3])
@@ -50,10 +57,11 @@ async def test_a_task_ends_even_if_it_swallows_cancellations(swallowed: int) -> 
 
 async def test_a_single_cancel_would_have_hung() -> None:
     """The case it exists for: one cancel() leaves such a task running."""
-    task = await Swallower(1).start()
+    swallower = Swallower(1)
+    task = await swallower.start()
     task.cancel()
-    done, _ = await asyncio.wait({task}, timeout=0.2)
-    assert not done
+    await swallower.swallowed.wait()
+    assert not task.done()  # back in its loop, and nothing will cancel it again
     await cancel_and_wait([task])
     assert task.done()
 
@@ -73,9 +81,10 @@ async def test_gives_up_after_its_patience_and_names_the_task() -> None:
 
 
 async def test_ended_tasks_and_failures_are_taken_quietly() -> None:
-    done = asyncio.create_task(asyncio.sleep(0))
+    done = asyncio.create_task(nothing())
     await done
-    failing = asyncio.create_task(raises_when_cancelled())
-    await asyncio.sleep(0)  # let it start waiting
+    started = asyncio.Event()
+    failing = asyncio.create_task(raises_when_cancelled(started))
+    await started.wait()
     await cancel_and_wait([done, failing])
     assert failing.done() and isinstance(failing.exception(), RuntimeError)
