@@ -186,9 +186,6 @@ def worker_app() -> Any:
 
     settings = Settings.model_validate_json(os.environ[SETTINGS_ENV])
     configure_logging(settings.log.level, settings.log.format)
-    # The supervisor catches SIGUSR1 before it starts the workers, so they get the default
-    # action (the end of the process) rather than the ignored signal: ignore it here.
-    signal.signal(signal.SIGUSR1, signal.SIG_IGN)
     app = DataPlane(Runtime(settings))
     settle_collector()
     return app
@@ -222,6 +219,9 @@ def _admin_process(settings_json: str) -> None:
 def serve_many(settings: Settings) -> None:
     from uvicorn.supervisors import Multiprocess
 
+    # The task dump (`diagnostics.py`) is for one process. Here SIGUSR1 is ignored, by
+    # this process and, through exec, by the admin process and the workers it starts.
+    signal.signal(signal.SIGUSR1, signal.SIG_IGN)
     asyncio.run(prepare(settings))
     settings_json = settings.model_dump_json(by_alias=True)
     os.environ[SETTINGS_ENV] = settings_json
@@ -248,7 +248,11 @@ def serve_many(settings: Settings) -> None:
         store=settings.store,
     )
     try:
-        Multiprocess(config, sockets=[sock]).run()
+        supervisor = Multiprocess(config, sockets=[sock])
+        # It catches SIGUSR1 (and does nothing with it); workers it starts would then get
+        # the default action, the end of the process, so ignore it again before they start.
+        signal.signal(signal.SIGUSR1, signal.SIG_IGN)
+        supervisor.run()
     finally:
         admin.terminate()
         admin.join(10)
@@ -261,11 +265,6 @@ def run(settings: Settings) -> None:
         os.environ.setdefault(
             "PROMETHEUS_MULTIPROC_DIR", tempfile.mkdtemp(prefix="forebay-metrics-")
         )
-        # The task dump (`diagnostics.py`) is for one process; SIGUSR1 must not end the
-        # admin process (it inherits the ignored signal), nor the supervisor while it
-        # starts (it then catches SIGUSR1 and does nothing with it), nor the workers
-        # (`worker_app`).
-        signal.signal(signal.SIGUSR1, signal.SIG_IGN)
         serve_many(settings)
     else:
         import uvloop
